@@ -61,7 +61,9 @@ def extension(pyx: Path) -> Extension:
 DIRECTIVES = {
     "language_level": 3,
     "boundscheck": DEBUG,
-    "wraparound": DEBUG,
+    # wraparound stays on: kernels index raw pointers, where it has no effect, while the
+    # validation code beside them indexes Python tuples with negative indices.
+    "wraparound": True,
     "initializedcheck": DEBUG,
     "nonecheck": DEBUG,
     "cdivision": not DEBUG,

@@ -1,0 +1,34 @@
+# CBLAS from scipy-openblas32 (symbols prefixed scipy_), wrapped for fused float/double.
+from cython cimport floating
+
+cdef extern from "cblas.h" nogil:
+    enum CBLAS_ORDER:
+        CblasRowMajor
+    enum CBLAS_TRANSPOSE:
+        CblasNoTrans
+        CblasTrans
+    void scipy_cblas_sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
+                           int m, int n, int k, float alpha, const float* a, int lda,
+                           const float* b, int ldb, float beta, float* c, int ldc)
+    void scipy_cblas_dgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
+                           int m, int n, int k, double alpha, const double* a, int lda,
+                           const double* b, int ldb, double beta, double* c, int ldc)
+    int scipy_openblas_get_num_threads()
+    void scipy_openblas_set_num_threads(int n)
+    char* scipy_openblas_get_config()
+    char* scipy_openblas_get_corename()
+
+
+cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      floating alpha, const floating* a, Py_ssize_t lda,
+                      const floating* b, Py_ssize_t ldb, floating beta,
+                      floating* c, Py_ssize_t ldc) noexcept nogil:
+    """Row-major C = alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T."""
+    cdef CBLAS_TRANSPOSE ta = CblasTrans if trans_a else CblasNoTrans
+    cdef CBLAS_TRANSPOSE tb = CblasTrans if trans_b else CblasNoTrans
+    if floating is float:
+        scipy_cblas_sgemm(CblasRowMajor, ta, tb, <int>m, <int>n, <int>k, alpha, a, <int>lda,
+                          b, <int>ldb, beta, c, <int>ldc)
+    else:
+        scipy_cblas_dgemm(CblasRowMajor, ta, tb, <int>m, <int>n, <int>k, alpha, a, <int>lda,
+                          b, <int>ldb, beta, c, <int>ldc)

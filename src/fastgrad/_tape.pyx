@@ -1,0 +1,182 @@
+"""The tape: graph nodes, the reverse sweep, grad mode and version counters.
+
+Every differentiable op appends a :class:`Node` (a subclass that knows its backward)
+to the graph. Its ``next`` edges point at the nodes of its inputs, so following edges
+from the output walks the recorded tape backwards. ``run_backward`` does the reverse
+sweep without recursion: one pass counts, for each reachable node, how many consumers
+must deliver their gradient first; the second pass visits a node once all of its
+consumers are done, calls its ``apply`` (downstream = upstream x local gradient,
+accumulated with ``+=`` so fan-out sums), then releases what it saved.
+"""
+cimport cython
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+cdef Py_ssize_t _next_seq = 0
+cdef Py_ssize_t _sweeps = 0
+cdef bint _grad_enabled = True
+
+
+cdef bint grad_enabled() noexcept:
+    return _grad_enabled
+
+
+def is_grad_enabled() -> bool:
+    """Return True when operations are being recorded for differentiation."""
+    return _grad_enabled
+
+
+def set_grad_enabled(bint mode) -> bool:
+    """Turn recording on or off; return the previous mode."""
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = mode
+    return previous
+
+
+cdef class VersionCounter:
+    """Counts in-place modifications of a buffer; shared by a tensor and its views."""
+    def __cinit__(self):
+        self.value = 0
+
+
+cdef void accumulate(cnp.ndarray dst, cnp.ndarray src) except *:
+    """dst += src for two arrays of the same shape (src may be strided)."""
+    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(dst)
+    cdef double* dd
+    cdef float* df
+    if (cnp.PyArray_TYPE(dst) == cnp.PyArray_TYPE(src) and cnp.PyArray_IS_C_CONTIGUOUS(src)
+            and cnp.PyArray_SIZE(src) == n):
+        if cnp.PyArray_TYPE(dst) == cnp.NPY_DOUBLE:
+            dd = <double*>cnp.PyArray_DATA(dst)
+            with nogil:
+                _acc(n, <const double*>cnp.PyArray_DATA(src), dd)
+            return
+        if cnp.PyArray_TYPE(dst) == cnp.NPY_FLOAT:
+            df = <float*>cnp.PyArray_DATA(dst)
+            with nogil:
+                _acc(n, <const float*>cnp.PyArray_DATA(src), df)
+            return
+    np.add(dst, src, out=dst, casting="unsafe")
+
+
+cdef void _acc(Py_ssize_t n, const cython.floating* src, cython.floating* dst) noexcept nogil:
+    """dst[i] += src[i]."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        dst[i] += src[i]
+
+
+cdef void add_into(Node target, object grad) except *:
+    """Accumulate ``grad`` (an array of target's output shape) into target's buffer."""
+    if target is not None:
+        accumulate(target.grad_buffer(), np.asarray(grad))
+
+
+@cython.trashcan(True)
+cdef class Node:
+    """One recorded operation: edges to its inputs' nodes and what its backward needs.
+
+    Subclasses override ``apply(grad)``, which accumulates the gradient for each input
+    into that input node's buffer (``self.next[i].grad_buffer()``).
+    """
+
+    def __cinit__(self):
+        global _next_seq
+        self.seq = _next_seq
+        _next_seq += 1
+
+    cdef cnp.ndarray grad_buffer(self):
+        if self.grad is None:
+            self.grad = np.zeros(self.shape, dtype=self.dtype)
+        return self.grad
+
+    cdef void apply(self, cnp.ndarray grad) except *:
+        pass
+
+    cdef void release(self):
+        self.released = True
+        self.saved = None
+
+    cdef void save_version(self, VersionCounter counter):
+        if self.saved is None:
+            self.saved = []
+        self.saved.append(counter)
+        self.saved.append(counter.value)
+
+    cdef void check(self) except *:
+        if self.released:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time ({self.name()}): its "
+                "saved buffers were freed by the first backward(). Pass retain_graph=True "
+                "to the first backward() if you need to backward twice.")
+        cdef Py_ssize_t i
+        if self.saved is not None:
+            for i in range(0, len(self.saved), 2):
+                if (<VersionCounter>self.saved[i]).value != self.saved[i + 1]:
+                    raise RuntimeError(
+                        f"one of the tensors needed by {self.name()} for its gradient was "
+                        f"modified by an in-place operation (version {self.saved[i + 1]} was "
+                        f"saved, it is now {(<VersionCounter>self.saved[i]).value})")
+
+    def name(self) -> str:
+        """The op's name, e.g. ``MulBackward``."""
+        return type(self).__name__
+
+    @property
+    def next_functions(self) -> tuple:
+        """The nodes of this op's inputs (None where an input needs no gradient)."""
+        return self.next
+
+    def __repr__(self):
+        return f"<{self.name()} #{self.seq}>"
+
+
+def run_backward(Node root, cnp.ndarray seed, bint retain_graph=False):
+    """Reverse sweep from ``root`` with initial gradient ``seed`` (same shape as root's output).
+
+    Pass 1 walks the edges with an explicit stack, checks every reachable node (released
+    graph, in-place modifications) before any gradient is touched, and counts consumers.
+    Pass 2 runs a node's backward once all its consumers have delivered their gradient.
+    """
+    global _sweeps
+    _sweeps += 1
+    cdef Py_ssize_t sweep = _sweeps
+    cdef Node node, child
+    cdef list stack = [root]
+    root.mark = sweep
+    root.pending = 0
+    while stack:
+        node = stack.pop()
+        node.check()
+        if node.next is None:
+            continue
+        for child in node.next:
+            if child is None:
+                continue
+            if child.mark != sweep:
+                child.mark = sweep
+                child.pending = 0
+                stack.append(child)
+            child.pending += 1
+
+    accumulate(root.grad_buffer(), seed)
+    cdef list ready = [root]
+    cdef cnp.ndarray grad
+    while ready:
+        node = ready.pop()
+        grad = node.grad_buffer()
+        node.grad = None
+        node.apply(grad)
+        if not retain_graph:
+            node.release()
+        if node.next is None:
+            continue
+        for child in node.next:
+            if child is None:
+                continue
+            child.pending -= 1
+            if child.pending == 0:
+                ready.append(child)

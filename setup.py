@@ -74,7 +74,6 @@ setup(
     ext_modules=cythonize(
         [extension(p) for p in sorted(SRC.rglob("*.pyx"))],
         compiler_directives=DIRECTIVES,
-        compile_time_env={"FASTGRAD_DEBUG": DEBUG, "FASTGRAD_OPENMP": bool(OPENMP)},
         nthreads=os.cpu_count() or 1,
     ),
 )

@@ -90,7 +90,7 @@ cdef cnp.ndarray contiguous(Tensor t):
     """The tensor's buffer, copied to C order only if it is a strided view."""
     if cnp.PyArray_IS_C_CONTIGUOUS(t._data):
         return t._data
-    return np.ascontiguousarray(t._data)
+    return np.asarray(t._data, order="C")
 
 
 cdef Tensor as_tensor(object x, str op):
@@ -135,7 +135,7 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> "Tensor":
         array = np.array(data, dtype=np.dtype(dtype))
     if array.dtype.kind == "O":
         raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__!r}")
-    cdef Tensor t = wrap(np.ascontiguousarray(array))
+    cdef Tensor t = wrap(np.asarray(array, order="C"))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -291,7 +291,7 @@ cdef class Tensor:
             raise ValueError(f"grad: assigned gradient of shape {(<object>g._data).shape} and dtype "
                              f"{g._data.dtype} to a tensor of shape {(<object>self._data).shape} and "
                              f"dtype {self._data.dtype}")
-        self._grad = g if cnp.PyArray_IS_C_CONTIGUOUS(g._data) else wrap(np.ascontiguousarray(g._data))
+        self._grad = g if cnp.PyArray_IS_C_CONTIGUOUS(g._data) else wrap(np.asarray(g._data, order="C"))
 
     @property
     def is_sparse(self) -> bool:
@@ -391,11 +391,11 @@ cdef class Tensor:
                                    "pass gradient=")
             seed = np.ones((<object>self._data).shape, dtype=self._data.dtype)
         else:
-            seed = np.asarray(gradient._data if isinstance(gradient, Tensor) else gradient)
+            seed = np.asarray((<Tensor>gradient)._data if isinstance(gradient, Tensor) else gradient)
             if (<object>seed).shape != (<object>self._data).shape:
                 raise ValueError(f"backward: gradient has shape {(<object>seed).shape} but the output "
                                  f"has shape {(<object>self._data).shape}")
-            seed = np.ascontiguousarray(seed, dtype=self._data.dtype)
+            seed = np.asarray(seed, dtype=self._data.dtype, order="C")
         root = self._node if self._node is not None else edge(self)
         run_backward(root, seed, retain_graph)
 

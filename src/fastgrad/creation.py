@@ -26,7 +26,7 @@ def _shape(size) -> tuple:
 
 
 def _make(array: np.ndarray, requires_grad: bool) -> Tensor:
-    t = from_numpy(np.ascontiguousarray(array))
+    t = from_numpy(np.asarray(array, order="C"))
     if requires_grad:
         t.requires_grad_(True)
     return t

@@ -107,5 +107,5 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float = 1e-6
                 if not abs(analytic[index] - numeric) <= atol + rtol * abs(numeric):
                     raise GradcheckError(
                         f"gradcheck: gradient mismatch for input {i} (shape {tuple(buf.shape)}) at "
-                        f"index {index}: analytic {analytic[index]!r}, numeric {numeric!r}")
+                        f"index {index}: analytic {float(analytic[index])!r}, numeric {float(numeric)!r}")
     return True

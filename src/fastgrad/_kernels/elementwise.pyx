@@ -502,3 +502,8 @@ def compare(ufunc, x, y):
 
 
 from fastgrad._kernels.shape import expand
+
+cdef extern from *:
+    int FASTGRAD_OPENMP           # defined by setup.py's OpenMP probe
+
+OPENMP = bool(FASTGRAD_OPENMP)

@@ -29,7 +29,7 @@ cdef cnp.ndarray as_2d(cnp.ndarray x, Operand* op):
         op.ld = max((<object>x).shape[0], 1)
     else:
         if not cnp.PyArray_IS_C_CONTIGUOUS(x):
-            x = np.ascontiguousarray(x)
+            x = np.asarray(x, order="C")
         op.trans = False
         op.ld = max((<object>x).shape[1], 1)
     op.data = cnp.PyArray_DATA(x)
@@ -56,7 +56,7 @@ cdef class MatmulBackward(Node):
         cdef Operand go, flipped
         cdef cnp.ndarray gx
         cdef bint dbl = cnp.PyArray_TYPE(g) == cnp.NPY_DOUBLE
-        g = np.ascontiguousarray(g)
+        g = np.asarray(g, order="C")
         go.data = cnp.PyArray_DATA(g)
         go.trans = False
         go.ld = max(self.n, 1)
@@ -106,7 +106,7 @@ def matmul(x, y):
     out_shape = (<object>da).shape[:-1] + (<object>db).shape[1:]
     # left operand as (M, K): a row vector, a matrix, or a batch flattened into rows
     cdef cnp.ndarray a2 = da.reshape(1, k) if da.ndim == 1 else (
-        da if da.ndim == 2 else np.ascontiguousarray(da).reshape(-1, k))
+        da if da.ndim == 2 else np.asarray(da, order="C").reshape(-1, k))
     cdef cnp.ndarray b2 = db.reshape(k, 1) if db.ndim == 1 else db
     cdef Py_ssize_t m = (<object>a2).shape[0]
     cdef Operand oa, ob

@@ -78,7 +78,7 @@ cdef class ReduceBackward(Node):
         if target is None:
             return
         cdef cnp.ndarray gx = target.grad_buffer()
-        g = np.ascontiguousarray(g)
+        g = np.asarray(g, order="C")
         cdef void* px = cnp.PyArray_DATA(self.x if self.x is not None else g)
         cdef void* po = cnp.PyArray_DATA(self.out if self.out is not None else g)
         if cnp.PyArray_TYPE(gx) == cnp.NPY_DOUBLE:

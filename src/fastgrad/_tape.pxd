@@ -8,14 +8,15 @@ cdef class Node:
     cdef readonly Py_ssize_t seq          # recording order: a valid topological order
     cdef tuple next                       # one edge per input: the input's Node, or None (no grad)
     cdef cnp.ndarray grad                 # gradient w.r.t. this node's output, during a sweep
-    cdef tuple shape                      # shape and dtype of this node's output
-    cdef object dtype
+    cdef tuple shape                      # shape and dtype (numpy type number) of the output
+    cdef int typenum
     cdef list saved                       # [counter, version, counter, version, ...]
     cdef bint released
     cdef Py_ssize_t pending               # consumers not yet swept (dependency count)
     cdef Py_ssize_t mark                  # id of the last sweep that reached this node
 
     cdef cnp.ndarray grad_buffer(self)
+    cdef void seed(self, cnp.ndarray grad) except *
     cdef void apply(self, cnp.ndarray grad) except *
     cdef void release(self)
     cdef void save_version(self, VersionCounter counter)
@@ -25,3 +26,4 @@ cdef class Node:
 cdef bint grad_enabled() noexcept
 cdef void accumulate(cnp.ndarray dst, cnp.ndarray src) except *
 cdef void add_into(Node target, object grad) except *
+cdef cnp.ndarray zeros(tuple shape, int typenum)

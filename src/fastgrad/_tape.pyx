@@ -69,6 +69,17 @@ cdef void _acc(Py_ssize_t n, const cython.floating* src, cython.floating* dst) n
         dst[i] += src[i]
 
 
+cdef cnp.ndarray zeros(tuple shape, int typenum):
+    """A zero-filled C-order array (numpy's C API: no Python-level call)."""
+    cdef cnp.npy_intp dims[32]
+    cdef Py_ssize_t d, nd = len(shape)
+    if nd > 32:
+        return np.zeros(shape, dtype=cnp.PyArray_DescrFromType(typenum))
+    for d in range(nd):
+        dims[d] = shape[d]
+    return cnp.PyArray_ZEROS(<int>nd, dims, typenum, 0)
+
+
 cdef void add_into(Node target, object grad) except *:
     """Accumulate ``grad`` (an array of target's output shape) into target's buffer."""
     if target is not None:
@@ -90,8 +101,15 @@ cdef class Node:
 
     cdef cnp.ndarray grad_buffer(self):
         if self.grad is None:
-            self.grad = np.zeros(self.shape, dtype=self.dtype)
+            self.grad = zeros(self.shape, self.typenum)
         return self.grad
+
+    cdef void seed(self, cnp.ndarray grad) except *:
+        """Start a sweep here with ``grad`` (a fresh array the node may keep)."""
+        if self.grad is None:
+            self.grad = grad
+        else:
+            accumulate(self.grad, grad)
 
     cdef void apply(self, cnp.ndarray grad) except *:
         pass
@@ -135,7 +153,8 @@ cdef class Node:
 
 
 def run_backward(Node root, cnp.ndarray seed, bint retain_graph=False):
-    """Reverse sweep from ``root`` with initial gradient ``seed`` (same shape as root's output).
+    """Reverse sweep from ``root`` with initial gradient ``seed`` (same shape as root's
+    output; a fresh array the sweep may keep).
 
     Pass 1 walks the edges with an explicit stack, checks every reachable node (released
     graph, in-place modifications) before any gradient is touched, and counts consumers.
@@ -162,7 +181,7 @@ def run_backward(Node root, cnp.ndarray seed, bint retain_graph=False):
                 stack.append(child)
             child.pending += 1
 
-    accumulate(root.grad_buffer(), seed)
+    root.seed(seed)
     cdef list ready = [root]
     cdef cnp.ndarray grad
     while ready:

@@ -45,7 +45,7 @@ cdef Tensor attach(cnp.ndarray data, Node node, tuple inputs):
     t._data = data
     if node is not None:
         node.shape = (<object>data).shape
-        node.dtype = data.dtype
+        node.typenum = cnp.PyArray_TYPE(data)
         node.next = tuple([edge(<Tensor>x) for x in inputs])
         t._node = node
         t._requires_grad = True
@@ -62,7 +62,7 @@ cdef Node edge(Tensor t):
     acc = AccumulateGrad.__new__(AccumulateGrad)
     acc.variable = t
     acc.shape = (<object>t._data).shape
-    acc.dtype = t._data.dtype
+    acc.typenum = cnp.PyArray_TYPE(t._data)
     return acc
 
 
@@ -110,7 +110,7 @@ def _resolve_dtype(dtype):
     return dt
 
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> "Tensor":
+def tensor(data, dtype=None, bint requires_grad=False) -> "Tensor":
     """Create a tensor holding a copy of ``data``.
 
     Parameters
@@ -123,6 +123,20 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> "Tensor":
     requires_grad : bool
         Record operations on this tensor so that ``backward()`` can reach it.
     """
+    cdef Tensor t
+    cdef cnp.ndarray scalar
+    cdef int typenum
+    if type(data) is float and (dtype is None or dtype is float32 or dtype is float64
+                                or dtype is np.float32 or dtype is np.float64):
+        typenum = cnp.NPY_DOUBLE if (dtype is float64 or dtype is np.float64) else cnp.NPY_FLOAT
+        scalar = cnp.PyArray_EMPTY(0, NULL, typenum, 0)
+        if typenum == cnp.NPY_DOUBLE:
+            (<double*>cnp.PyArray_DATA(scalar))[0] = <double>data
+        else:
+            (<float*>cnp.PyArray_DATA(scalar))[0] = <float>data
+        t = wrap(scalar)
+        t._requires_grad = requires_grad
+        return t
     if isinstance(data, Tensor):
         data = (<Tensor>data)._data
     if dtype is None:
@@ -135,7 +149,7 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> "Tensor":
         array = np.array(data, dtype=np.dtype(dtype))
     if array.dtype.kind == "O":
         raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__!r}")
-    cdef Tensor t = wrap(np.asarray(array, order="C"))
+    t = wrap(np.asarray(array, order="C"))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -154,11 +168,15 @@ cdef class AccumulateGrad(Node):
     cdef cnp.ndarray grad_buffer(self):
         cdef Tensor v = self.variable
         if v._grad is None or not isinstance(v._grad, Tensor):
-            dense = np.zeros((<object>v._data).shape, dtype=v._data.dtype)
+            dense = cnp.PyArray_ZEROS(cnp.PyArray_NDIM(v._data), cnp.PyArray_DIMS(v._data),
+                                      cnp.PyArray_TYPE(v._data), 0)
             if v._grad is not None:          # a row-sparse gradient so far: densify
                 np.add(dense, v._grad.to_dense(), out=dense)
             v._grad = wrap(dense)
         return (<Tensor>v._grad)._data
+
+    cdef void seed(self, cnp.ndarray grad) except *:
+        accumulate(self.grad_buffer(), grad)
 
     cdef void release(self):
         pass                                  # saves nothing; a leaf may be swept again
@@ -389,13 +407,15 @@ cdef class Tensor:
                 raise RuntimeError(f"backward: grad can be implicitly created only for "
                                    f"one-element outputs, this one has shape {(<object>self._data).shape}; "
                                    "pass gradient=")
-            seed = np.ones((<object>self._data).shape, dtype=self._data.dtype)
+            seed = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(self._data), cnp.PyArray_DIMS(self._data),
+                                     cnp.PyArray_TYPE(self._data), 0)
+            seed.fill(1)
         else:
             seed = np.asarray((<Tensor>gradient)._data if isinstance(gradient, Tensor) else gradient)
             if (<object>seed).shape != (<object>self._data).shape:
                 raise ValueError(f"backward: gradient has shape {(<object>seed).shape} but the output "
                                  f"has shape {(<object>self._data).shape}")
-            seed = np.asarray(seed, dtype=self._data.dtype, order="C")
+            seed = np.array(seed, dtype=self._data.dtype, order="C")   # a copy: never the caller's
         root = self._node if self._node is not None else edge(self)
         run_backward(root, seed, retain_graph)
 

@@ -186,9 +186,10 @@ def run_backward(Node root, cnp.ndarray seed, bint retain_graph=False):
     cdef cnp.ndarray grad
     while ready:
         node = ready.pop()
-        grad = node.grad_buffer()
+        grad = node.grad
         node.grad = None
-        node.apply(grad)
+        if grad is not None:         # no gradient arrived (e.g. a row-sparse one went to
+            node.apply(grad)         # the leaf directly): nothing to propagate
         if not retain_graph:
             node.release()
         if node.next is None:

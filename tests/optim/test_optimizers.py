@@ -527,9 +527,39 @@ def test_load_state_dict_with_wrong_state_shape_raises():
         dst.load_state_dict(src.state_dict())
 
 
-def test_gradient_of_wrong_shape_raises():
+def test_sparse_gradient_of_wrong_shape_raises():
     p = leaf((3,))
     opt = optim.SGD([p], lr=0.1)
-    p.grad = fg.tensor(np.ones(4))
+    p.grad = fg.SparseRowGrad(np.array([3]), np.ones(1), (4,))
     with pytest.raises(ValueError, match="does not match"):
         opt.step()
+
+
+# ------------------------------------------------------------------ with autograd
+@pytest.mark.parametrize("cls, ref, hp", [(optim.Adam, ref_adam, dict(lr=0.05)),
+                                          (optim.SGD, ref_sgd, dict(lr=0.05, momentum=0.9))])
+def test_training_loop_with_backward_matches_reference(cls, ref, hp):
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
+    w0 = rng.standard_normal(3)
+    w = fg.tensor(w0, requires_grad=True)
+    opt = cls([w], **hp)
+    want, state = w0.copy(), {}
+    for t in range(1, STEPS + 1):
+        opt.zero_grad()
+        loss = ((fg.tensor(X) @ w - fg.tensor(y)) ** 2).mean()
+        loss.backward()
+        opt.step()
+        want = ref(want, 2 / len(y) * X.T @ (X @ want - y), state, t, **hp)
+        np.testing.assert_allclose(w.numpy(), want, rtol=1e-10, atol=1e-10, err_msg=f"step {t}")
+
+
+def test_gradients_accumulate_until_zero_grad():
+    w = fg.tensor(np.ones(2), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    for _ in range(2):
+        (w * 3.0).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [6.0, 6.0])
+    opt.zero_grad(set_to_none=False)
+    (w * 3.0).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 3.0])

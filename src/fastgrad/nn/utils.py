@@ -59,14 +59,14 @@ def clip_grad_norm_(parameters: Union[Any, Iterable[Any]], max_norm: float,
     As in torch, every gradient is multiplied by
     ``min(1, max_norm / (total_norm + 1e-6))``.
     """
-    from .. import tensor
+    from .. import from_numpy
 
     norm_type, max_norm = float(norm_type), float(max_norm)
     if not (norm_type > 0):
         raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type}")
     grads = _grads(parameters)
     if not grads:
-        return tensor(0.0)
+        return from_numpy(np.array(0.0, dtype=np.float32))
     norms = [_vector_norm(_buffer(g.coalesce() if getattr(g, "is_sparse", False) else g),
                           norm_type) for g in grads]
     total = _vector_norm(np.array(norms), norm_type)
@@ -79,7 +79,7 @@ def clip_grad_norm_(parameters: Union[Any, Iterable[Any]], max_norm: float,
     for grad in grads:
         array = _buffer(grad)
         array *= array.dtype.type(coef)
-    return tensor(np.array(total, dtype=_buffer(grads[0]).dtype))
+    return from_numpy(np.array(total, dtype=_buffer(grads[0]).dtype))
 
 
 def clip_grad_value_(parameters: Union[Any, Iterable[Any]], clip_value: float) -> None:

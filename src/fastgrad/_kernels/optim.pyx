@@ -4,17 +4,20 @@
 Each ``*_update`` kernel is ``noexcept nogil`` over raw pointers and updates a
 parameter and its state in one pass, reading param, grad and state once per
 element (Adafactor needs global norms, so it makes three passes). The ``def``
-wrappers below take flat C-contiguous buffers of one dtype (float32 or
-float64), check sizes with the GIL, turn the step count into the scalar
-constants of the documented algorithm, then run the kernel in one ``with nogil``
-block. Formulas follow torch.optim's documented algorithms; the Python layer
+wrappers below take C-contiguous ndarrays of one dtype (float32 or float64; any
+shape, only sizes matter), check them with the GIL, turn the step count into the
+scalar constants of the documented algorithm, then run the kernel in one
+``with nogil`` block. Formulas follow torch.optim's documented algorithms; the Python layer
 (``fastgrad.optim``) owns hyper-parameter validation and state bookkeeping.
 """
 from cython cimport floating
+cimport numpy as cnp
 from libc.math cimport sqrt, sqrtf
 from libc.stdint cimport int64_t
 
 import numpy as np
+
+cnp.import_array()
 
 
 # ---------------------------------------------------------------- kernels
@@ -230,168 +233,253 @@ cdef double adafactor_apply(floating* p, const floating* g, const floating* row,
 cdef void sparse_adam_update(floating* p, const int64_t* idx, const floating* vals,
                              floating* m, floating* v, Py_ssize_t nnz, Py_ssize_t width,
                              double step_size, double beta1, double beta2, double eps,
-                             bint maximize) noexcept nogil:
+                             double sign) noexcept nogil:
     """For each (unique) touched row: m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
     p -= step_size m / (sqrt(v) + eps) with step_size = lr sqrt(bc2) / bc1; other rows untouched."""
     cdef Py_ssize_t j, c, k, o
     cdef floating gi, mi, vi
     cdef floating one_b1 = <floating>(1.0 - beta1), one_b2 = <floating>(1.0 - beta2)
-    cdef floating ss = <floating>step_size, eps_ = <floating>eps
+    cdef floating ss = <floating>step_size, eps_ = <floating>eps, sg = <floating>sign
     for j in range(nnz):
         o = idx[j] * width
         for c in range(width):
             k = o + c
-            gi = -vals[j * width + c] if maximize else vals[j * width + c]
+            gi = sg * vals[j * width + c]
             mi = m[k] + (gi - m[k]) * one_b1
             m[k] = mi
             vi = v[k] + (gi * gi - v[k]) * one_b2
             v[k] = vi
-            p[k] = p[k] - ss * (mi / (sqrt(vi) + eps_))
+            p[k] = p[k] - ss * (mi / (_sqrt(vi) + eps_))
 
 
 # ---------------------------------------------------------------- wrappers
+# Each takes C-contiguous ndarrays of one float dtype (any shape: only sizes matter),
+# optional state as None; checks run with the GIL, then one nogil kernel call on
+# raw pointers (no memoryview acquisition: the per-call overhead stays ~1 us).
 
-cdef inline floating* _ptr(floating[::1] a) noexcept:
-    """Data pointer of an optional buffer (NULL for None or empty)."""
-    if a is None or a.shape[0] == 0:
-        return NULL
-    return &a[0]
+cdef bint _check(str op, cnp.ndarray p, list named, Py_ssize_t size=-1) except -1:
+    """True for float32, False for float64. Raise ValueError unless `p` and every
+    (name, array) in `named` (None arrays skipped) are C-contiguous of p's dtype, the
+    arrays holding `size` elements (default: as many as p)."""
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(p) if size < 0 else size
+    dtype = p.dtype
+    if dtype != np.float32 and dtype != np.float64:
+        raise ValueError(f"{op}: parameters must be float32 or float64, got {dtype}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(p) or not cnp.PyArray_ISWRITEABLE(p):
+        raise ValueError(f"{op}: the parameter must be a writable C-contiguous array")
+    for name, a in named:
+        if a is None:
+            continue
+        if not isinstance(a, np.ndarray) or a.dtype != dtype or not a.flags.c_contiguous:
+            raise ValueError(f"{op}: {name} must be a C-contiguous {dtype} array, got "
+                             f"{getattr(a, 'dtype', type(a).__name__)}")
+        if a.size != n:
+            raise ValueError(f"{op}: {name} has {a.size} elements, expected {n}")
+    return dtype == np.float32
 
 
-def _check(str op, Py_ssize_t n, *others):
-    """Raise ValueError unless every buffer in `others` (None skipped) holds n elements."""
-    for name, size in others:
-        if size is not None and size != n:
-            raise ValueError(f"{op}: {name} has {size} elements, the parameter has {n}")
-
-
-def _n(a):
-    return None if a is None else a.shape[0]
+cdef inline void* _ptr(object a):
+    """Data pointer of an optional array (NULL for None)."""
+    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
 
 
 cdef inline double _sign(bint maximize) noexcept nogil:
     return -1.0 if maximize else 1.0
 
 
-def sgd(floating[::1] p, const floating[::1] g, floating[::1] buf, double lr, double momentum,
+def sgd(cnp.ndarray p, cnp.ndarray g, object buf, double lr, double momentum,
         double dampening, double weight_decay, bint nesterov, bint maximize, bint first):
-    """SGD step in place on flat buffers; `buf` is the momentum buffer or None (momentum 0)."""
-    _check("sgd", p.shape[0], ("grad", g.shape[0]), ("momentum_buffer", _n(buf)))
-    cdef floating* bp = _ptr(buf)
+    """SGD step in place; `buf` is the momentum buffer or None (momentum 0); `first`
+    initialises it to the gradient direction, as torch does."""
+    cdef bint f32 = _check("sgd", p, [("grad", g), ("momentum_buffer", buf)])
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
+    cdef void* pp = cnp.PyArray_DATA(p)
+    cdef void* gp = cnp.PyArray_DATA(g)
+    cdef void* bp = _ptr(buf)
     cdef double mu_buf = 0.0 if first else momentum    # first step: b = d
     cdef double keep = 1.0 if first else 1.0 - dampening
     cdef double mix_d = 1.0 if nesterov else 0.0       # nesterov: d + mu b, else b
     cdef double mix_b = momentum if nesterov else 1.0
+    cdef double sign = _sign(maximize)
     with nogil:
-        sgd_update(&p[0], &g[0], bp, p.shape[0], lr, _sign(maximize), weight_decay, mu_buf,
-                   keep, mix_d, mix_b)
+        if f32:
+            sgd_update(<float*>pp, <const float*>gp, <float*>bp, n, lr, sign, weight_decay,
+                       mu_buf, keep, mix_d, mix_b)
+        else:
+            sgd_update(<double*>pp, <const double*>gp, <double*>bp, n, lr, sign, weight_decay,
+                       mu_buf, keep, mix_d, mix_b)
 
 
-def adagrad(floating[::1] p, const floating[::1] g, floating[::1] acc, Py_ssize_t step,
-            double lr, double lr_decay, double weight_decay, double eps, bint maximize):
+def adagrad(cnp.ndarray p, cnp.ndarray g, cnp.ndarray acc, Py_ssize_t step, double lr,
+            double lr_decay, double weight_decay, double eps, bint maximize):
     """Adagrad step `step` (1-based) in place; clr = lr / (1 + (step-1) lr_decay)."""
-    _check("adagrad", p.shape[0], ("grad", g.shape[0]), ("sum", acc.shape[0]))
+    cdef bint f32 = _check("adagrad", p, [("grad", g), ("sum", acc)])
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
+    cdef void* pp = cnp.PyArray_DATA(p)
+    cdef void* gp = cnp.PyArray_DATA(g)
+    cdef void* ap = cnp.PyArray_DATA(acc)
     cdef double clr = lr / (1.0 + (step - 1) * lr_decay)
+    cdef double sign = _sign(maximize)
     with nogil:
-        adagrad_update(&p[0], &g[0], &acc[0], p.shape[0], clr, _sign(maximize), weight_decay,
-                       eps)
+        if f32:
+            adagrad_update(<float*>pp, <const float*>gp, <float*>ap, n, clr, sign,
+                           weight_decay, eps)
+        else:
+            adagrad_update(<double*>pp, <const double*>gp, <double*>ap, n, clr, sign,
+                           weight_decay, eps)
 
 
-def adadelta(floating[::1] p, const floating[::1] g, floating[::1] square_avg,
-             floating[::1] acc_delta, double lr, double rho, double eps, double weight_decay,
-             bint maximize):
-    """Adadelta step in place on flat buffers."""
-    _check("adadelta", p.shape[0], ("grad", g.shape[0]), ("square_avg", square_avg.shape[0]),
-           ("acc_delta", acc_delta.shape[0]))
+def adadelta(cnp.ndarray p, cnp.ndarray g, cnp.ndarray square_avg, cnp.ndarray acc_delta,
+             double lr, double rho, double eps, double weight_decay, bint maximize):
+    """Adadelta step in place."""
+    cdef bint f32 = _check("adadelta", p, [("grad", g), ("square_avg", square_avg),
+                                           ("acc_delta", acc_delta)])
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
+    cdef void* pp = cnp.PyArray_DATA(p)
+    cdef void* gp = cnp.PyArray_DATA(g)
+    cdef void* sp = cnp.PyArray_DATA(square_avg)
+    cdef void* ap = cnp.PyArray_DATA(acc_delta)
+    cdef double sign = _sign(maximize)
     with nogil:
-        adadelta_update(&p[0], &g[0], &square_avg[0], &acc_delta[0], p.shape[0], lr, rho, eps,
-                        _sign(maximize), weight_decay)
+        if f32:
+            adadelta_update(<float*>pp, <const float*>gp, <float*>sp, <float*>ap, n, lr, rho,
+                            eps, sign, weight_decay)
+        else:
+            adadelta_update(<double*>pp, <const double*>gp, <double*>sp, <double*>ap, n, lr,
+                            rho, eps, sign, weight_decay)
 
 
-def rmsprop(floating[::1] p, const floating[::1] g, floating[::1] square_avg,
-            floating[::1] grad_avg, floating[::1] buf, double lr, double alpha, double eps,
-            double weight_decay, double momentum, bint maximize):
+def rmsprop(cnp.ndarray p, cnp.ndarray g, cnp.ndarray square_avg, object grad_avg,
+            object buf, double lr, double alpha, double eps, double weight_decay,
+            double momentum, bint maximize):
     """RMSprop step in place; grad_avg is None unless centered, buf None unless momentum > 0."""
-    _check("rmsprop", p.shape[0], ("grad", g.shape[0]), ("square_avg", square_avg.shape[0]),
-           ("grad_avg", _n(grad_avg)), ("momentum_buffer", _n(buf)))
-    cdef floating* gap = _ptr(grad_avg)
-    cdef floating* bp = _ptr(buf)
+    cdef bint f32 = _check("rmsprop", p, [("grad", g), ("square_avg", square_avg),
+                                          ("grad_avg", grad_avg), ("momentum_buffer", buf)])
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
+    cdef void* pp = cnp.PyArray_DATA(p)
+    cdef void* gp = cnp.PyArray_DATA(g)
+    cdef void* sp = cnp.PyArray_DATA(square_avg)
+    cdef void* ap = _ptr(grad_avg)
+    cdef void* bp = _ptr(buf)
+    cdef double sign = _sign(maximize)
     with nogil:
-        rmsprop_update(&p[0], &g[0], &square_avg[0], gap, bp, p.shape[0], lr, alpha, eps,
-                       _sign(maximize), weight_decay, momentum)
+        if f32:
+            rmsprop_update(<float*>pp, <const float*>gp, <float*>sp, <float*>ap, <float*>bp, n,
+                           lr, alpha, eps, sign, weight_decay, momentum)
+        else:
+            rmsprop_update(<double*>pp, <const double*>gp, <double*>sp, <double*>ap,
+                           <double*>bp, n, lr, alpha, eps, sign, weight_decay, momentum)
 
 
-def adam(floating[::1] p, const floating[::1] g, floating[::1] exp_avg, floating[::1] exp_avg_sq,
-         floating[::1] max_exp_avg_sq, Py_ssize_t step, double lr, double beta1, double beta2,
+def adam(cnp.ndarray p, cnp.ndarray g, cnp.ndarray exp_avg, cnp.ndarray exp_avg_sq,
+         object max_exp_avg_sq, Py_ssize_t step, double lr, double beta1, double beta2,
          double eps, double weight_decay, bint decoupled, bint maximize):
-    """Adam (decoupled=False, L2 weight decay) or AdamW (decoupled=True) step `step` (1-based)
-    in place; max_exp_avg_sq is None unless amsgrad."""
-    _check("adam", p.shape[0], ("grad", g.shape[0]), ("exp_avg", exp_avg.shape[0]),
-           ("exp_avg_sq", exp_avg_sq.shape[0]), ("max_exp_avg_sq", _n(max_exp_avg_sq)))
+    """Adam (decoupled=False, L2 weight decay) or AdamW (decoupled=True) step `step`
+    (1-based) in place; max_exp_avg_sq is None unless amsgrad."""
+    cdef bint f32 = _check("adam", p, [("grad", g), ("exp_avg", exp_avg),
+                                       ("exp_avg_sq", exp_avg_sq),
+                                       ("max_exp_avg_sq", max_exp_avg_sq)])
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
+    cdef void* pp = cnp.PyArray_DATA(p)
+    cdef void* gp = cnp.PyArray_DATA(g)
+    cdef void* mp = cnp.PyArray_DATA(exp_avg)
+    cdef void* vp = cnp.PyArray_DATA(exp_avg_sq)
+    cdef void* xp = _ptr(max_exp_avg_sq)
     cdef double step_size = lr / (1.0 - beta1 ** step)
     cdef double bc2_sqrt = sqrt(1.0 - beta2 ** step)
     cdef double l2 = 0.0 if decoupled else weight_decay
     cdef double decay = 1.0 - lr * weight_decay if decoupled else 1.0
-    cdef floating* vp = _ptr(max_exp_avg_sq)
+    cdef double sign = _sign(maximize)
     with nogil:
-        adam_update(&p[0], &g[0], &exp_avg[0], &exp_avg_sq[0], vp, p.shape[0], step_size,
-                    bc2_sqrt, beta1, beta2, eps, _sign(maximize), l2, decay)
+        if f32:
+            adam_update(<float*>pp, <const float*>gp, <float*>mp, <float*>vp, <float*>xp, n,
+                        step_size, bc2_sqrt, beta1, beta2, eps, sign, l2, decay)
+        else:
+            adam_update(<double*>pp, <const double*>gp, <double*>mp, <double*>vp, <double*>xp,
+                        n, step_size, bc2_sqrt, beta1, beta2, eps, sign, l2, decay)
 
 
-def adafactor(floating[::1] p, const floating[::1] g, floating[::1] row, floating[::1] col,
-              Py_ssize_t batches, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t step, double lr,
+cdef void adafactor_step(floating* p, const floating* g, floating* row, floating* col,
+                         double* colsum, Py_ssize_t batches, Py_ssize_t rows, Py_ssize_t cols,
+                         double w, double rho, double eps1, double eps2, double d,
+                         double decay, bint maximize) noexcept nogil:
+    """alpha = max(eps2, RMS(p)) rho; moments; U; p = decay p - alpha U / max(1, RMS(U)/d)."""
+    cdef Py_ssize_t k, n = batches * rows * cols
+    cdef double pnorm = 0.0, alpha, unorm, denom
+    for k in range(n):
+        pnorm += <double>p[k] * p[k]
+    alpha = max(eps2, sqrt(pnorm) / sqrt(<double>n)) * rho
+    adafactor_moments(g, row, col, colsum, batches, rows, cols, w)
+    unorm = adafactor_apply(p, g, row, col, batches, rows, cols, eps1, 1.0, 0.0, maximize, False)
+    denom = max(1.0, sqrt(unorm) / (sqrt(<double>n) * d))
+    adafactor_apply(p, g, row, col, batches, rows, cols, eps1, decay, alpha / denom, maximize,
+                    True)
+
+
+def adafactor(cnp.ndarray p, cnp.ndarray g, cnp.ndarray row, object col, Py_ssize_t batches,
+              Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t step, double lr,
               double beta2_decay, double eps1, double eps2, double d, double weight_decay,
               bint maximize):
     """Adafactor step `step` (1-based) in place. Factored: p is `batches` C-order matrices
-    rows x cols, row has batches*rows and col batches*cols elements. Full (col None): row is
-    the second moment with as many elements as p."""
-    cdef Py_ssize_t n = p.shape[0]
+    rows x cols, row has batches*rows and col batches*cols elements. Full (col None): row
+    is the second moment with as many elements as p."""
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
     if batches * rows * cols != n:
         raise ValueError(f"adafactor: {batches}x{rows}x{cols} does not match {n} elements")
+    cdef bint f32 = _check("adafactor", p, [("grad", g)])
     if col is None:
-        _check("adafactor", n, ("grad", g.shape[0]), ("variance", row.shape[0]))
+        _check("adafactor", p, [("variance", row)])
     else:
-        _check("adafactor", n, ("grad", g.shape[0]))
-        _check("adafactor", batches * rows, ("row_var", row.shape[0]))
-        _check("adafactor", batches * cols, ("col_var", col.shape[0]))
-    cdef double[::1] colsum = np.empty(cols if col is not None else 1, dtype=np.float64)
+        _check("adafactor", p, [("row_var", row)], batches * rows)
+        _check("adafactor", p, [("col_var", col)], batches * cols)
+    cdef double[::1] colsum = np.zeros(cols if col is not None else 1, dtype=np.float64)
     cdef double t = <double>step
     cdef double w = t ** beta2_decay
     cdef double rho = min(lr, 1.0 / sqrt(t))
     cdef double decay = 1.0 - lr * weight_decay
-    cdef floating* cp = _ptr(col)
-    cdef double pnorm = 0.0, alpha, unorm, denom
-    cdef Py_ssize_t k
+    cdef void* pp = cnp.PyArray_DATA(p)
+    cdef void* gp = cnp.PyArray_DATA(g)
+    cdef void* rp = cnp.PyArray_DATA(row)
+    cdef void* cp = _ptr(col)
+    if n == 0:
+        return
     with nogil:
-        for k in range(n):
-            pnorm += <double>p[k] * p[k]
-        alpha = max(eps2, sqrt(pnorm) / sqrt(<double>n)) * rho
-        adafactor_moments(&g[0], &row[0], cp, &colsum[0], batches, rows, cols, w)
-        unorm = adafactor_apply(&p[0], &g[0], &row[0], cp, batches, rows, cols, eps1, 1.0, 0.0,
-                                maximize, False)
-        denom = max(1.0, sqrt(unorm) / (sqrt(<double>n) * d))
-        adafactor_apply(&p[0], &g[0], &row[0], cp, batches, rows, cols, eps1, decay,
-                        alpha / denom, maximize, True)
+        if f32:
+            adafactor_step(<float*>pp, <const float*>gp, <float*>rp, <float*>cp, &colsum[0],
+                           batches, rows, cols, w, rho, eps1, eps2, d, decay, maximize)
+        else:
+            adafactor_step(<double*>pp, <const double*>gp, <double*>rp, <double*>cp,
+                           &colsum[0], batches, rows, cols, w, rho, eps1, eps2, d, decay,
+                           maximize)
 
 
-def sparse_adam(floating[::1] p, const int64_t[::1] indices, const floating[::1] values,
-                floating[::1] exp_avg, floating[::1] exp_avg_sq, Py_ssize_t width,
-                Py_ssize_t step, double lr, double beta1, double beta2, double eps,
-                bint maximize):
-    """Lazy Adam step on the rows `indices` (strictly increasing, in range) of a flat
-    (rows x width) parameter; `values` holds len(indices) x width gradient entries."""
-    cdef Py_ssize_t n = p.shape[0], nnz = indices.shape[0], j
-    _check("sparse_adam", n, ("exp_avg", exp_avg.shape[0]), ("exp_avg_sq", exp_avg_sq.shape[0]))
+def sparse_adam(cnp.ndarray p, cnp.ndarray indices, cnp.ndarray values, cnp.ndarray exp_avg,
+                cnp.ndarray exp_avg_sq, Py_ssize_t width, Py_ssize_t step, double lr,
+                double beta1, double beta2, double eps, bint maximize):
+    """Lazy Adam step on the rows `indices` (int64, strictly increasing, in range) of a
+    C-contiguous (rows x width) parameter; `values` holds len(indices) x width entries."""
+    cdef bint f32 = _check("sparse_adam", p, [("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)])
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(p), nnz = cnp.PyArray_SIZE(indices), j
     if width <= 0 or n % width != 0:
         raise ValueError(f"sparse_adam: row width {width} does not divide {n} elements")
-    _check("sparse_adam", nnz * width, ("values", values.shape[0]))
+    _check("sparse_adam", p, [("values", values)], nnz * width)
+    if indices.dtype != np.int64 or not cnp.PyArray_IS_C_CONTIGUOUS(indices):
+        raise ValueError("sparse_adam: indices must be a C-contiguous int64 array")
+    cdef const int64_t* idx = <const int64_t*>cnp.PyArray_DATA(indices)
     for j in range(nnz):
-        if indices[j] < 0 or indices[j] * width >= n or (j > 0 and indices[j] <= indices[j - 1]):
+        if idx[j] < 0 or idx[j] * width >= n or (j > 0 and idx[j] <= idx[j - 1]):
             raise ValueError("sparse_adam: indices must be strictly increasing and within "
-                             f"[0, {n // width}), got {indices[j]} at position {j}")
-    if nnz == 0:
-        return
+                             f"[0, {n // width}), got {idx[j]} at position {j}")
     cdef double step_size = lr * sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step)
+    cdef double sign = _sign(maximize)
+    cdef void* pp = cnp.PyArray_DATA(p)
+    cdef void* vals = cnp.PyArray_DATA(values)
+    cdef void* mp = cnp.PyArray_DATA(exp_avg)
+    cdef void* vp = cnp.PyArray_DATA(exp_avg_sq)
     with nogil:
-        sparse_adam_update(&p[0], &indices[0], &values[0], &exp_avg[0], &exp_avg_sq[0], nnz,
-                           width, step_size, beta1, beta2, eps, maximize)
+        if f32:
+            sparse_adam_update(<float*>pp, idx, <const float*>vals, <float*>mp, <float*>vp, nnz,
+                               width, step_size, beta1, beta2, eps, sign)
+        else:
+            sparse_adam_update(<double*>pp, idx, <const double*>vals, <double*>mp,
+                               <double*>vp, nnz, width, step_size, beta1, beta2, eps, sign)

@@ -70,13 +70,6 @@ def check_betas(group: dict) -> None:
             raise ValueError(f"invalid beta parameter at index {i}: {beta!r}, expected [0, 1)")
 
 
-def flat(array: np.ndarray) -> np.ndarray:
-    """A 1-D view of a C-contiguous array (never a copy, so kernels write through)."""
-    if not array.flags.c_contiguous:
-        raise ValueError("optimizer buffers must be C-contiguous")
-    return array.reshape(-1)
-
-
 class Optimizer:
     """Base class of all optimizers.
 

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Optional, Tuple
 import numpy as np
 
 from .._kernels import optim as _k
-from .optimizer import Optimizer, check_betas, check_range, flat
+from .optimizer import Optimizer, check_betas, check_range
 
 def _zeros(param: np.ndarray, fill: float = 0.0) -> np.ndarray:
     return np.full(param.shape, fill, dtype=param.dtype)
@@ -68,8 +68,8 @@ class SGD(Optimizer):
             first = "momentum_buffer" not in state
             if first:
                 state["momentum_buffer"] = _zeros(param)
-            buf = flat(state["momentum_buffer"])
-        _k.sgd(flat(param), flat(grad), buf, group["lr"], group["momentum"], group["dampening"],
+            buf = state["momentum_buffer"]
+        _k.sgd(param, grad, buf, group["lr"], group["momentum"], group["dampening"],
                group["weight_decay"], group["nesterov"], group["maximize"], first)
 
 
@@ -113,7 +113,7 @@ class Adagrad(Optimizer):
 
     def _update(self, param, grad, state, group):
         state["step"] += 1
-        _k.adagrad(flat(param), flat(grad), flat(state["sum"]), state["step"], group["lr"],
+        _k.adagrad(param, grad, state["sum"], state["step"], group["lr"],
                    group["lr_decay"], group["weight_decay"], group["eps"], group["maximize"])
 
 
@@ -155,7 +155,7 @@ class Adadelta(Optimizer):
 
     def _update(self, param, grad, state, group):
         state["step"] += 1
-        _k.adadelta(flat(param), flat(grad), flat(state["square_avg"]), flat(state["acc_delta"]),
+        _k.adadelta(param, grad, state["square_avg"], state["acc_delta"],
                     group["lr"], group["rho"], group["eps"], group["weight_decay"],
                     group["maximize"])
 
@@ -206,9 +206,9 @@ class RMSprop(Optimizer):
 
     def _update(self, param, grad, state, group):
         state["step"] += 1
-        buf = flat(state["momentum_buffer"]) if group["momentum"] > 0 else None
-        gavg = flat(state["grad_avg"]) if group["centered"] else None
-        _k.rmsprop(flat(param), flat(grad), flat(state["square_avg"]), gavg, buf, group["lr"],
+        buf = state["momentum_buffer"] if group["momentum"] > 0 else None
+        gavg = state["grad_avg"] if group["centered"] else None
+        _k.rmsprop(param, grad, state["square_avg"], gavg, buf, group["lr"],
                    group["alpha"], group["eps"], group["weight_decay"], group["momentum"],
                    group["maximize"])
 
@@ -260,9 +260,9 @@ class Adam(Optimizer):
         state["step"] += 1
         vmax = None
         if group["amsgrad"]:
-            vmax = flat(state.setdefault("max_exp_avg_sq", _zeros(param)))
+            vmax = state.setdefault("max_exp_avg_sq", _zeros(param))
         beta1, beta2 = group["betas"]
-        _k.adam(flat(param), flat(grad), flat(state["exp_avg"]), flat(state["exp_avg_sq"]), vmax,
+        _k.adam(param, grad, state["exp_avg"], state["exp_avg_sq"], vmax,
                 state["step"], group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
                 group["decoupled_weight_decay"], group["maximize"])
 
@@ -359,11 +359,11 @@ class Adafactor(Optimizer):
         if eps1 is None:
             eps1 = float(np.finfo(param.dtype).eps)
         if param.ndim < 2:
-            row, col, shape = flat(state["variance"]), None, (1, 1, param.size)
+            row, col, shape = state["variance"], None, (1, 1, param.size)
         else:
-            row, col = flat(state["row_var"]), flat(state["col_var"])
+            row, col = state["row_var"], state["col_var"]
             shape = (math.prod(param.shape[:-2]),) + param.shape[-2:]
-        _k.adafactor(flat(param), flat(grad), row, col, *shape, state["step"], group["lr"],
+        _k.adafactor(param, grad, row, col, *shape, state["step"], group["lr"],
                      group["beta2_decay"], eps1, eps2, group["d"], group["weight_decay"],
                      group["maximize"])
 
@@ -424,6 +424,6 @@ class SparseAdam(Optimizer):
             return
         width = param.size // max(param.shape[0], 1) if param.ndim else 1
         beta1, beta2 = group["betas"]
-        _k.sparse_adam(flat(param), indices, flat(values), flat(state["exp_avg"]),
-                       flat(state["exp_avg_sq"]), width, state["step"], group["lr"], beta1,
+        _k.sparse_adam(param, indices, values, state["exp_avg"],
+                       state["exp_avg_sq"], width, state["step"], group["lr"], beta1,
                        beta2, group["eps"], group["maximize"])

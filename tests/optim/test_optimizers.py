@@ -563,3 +563,23 @@ def test_gradients_accumulate_until_zero_grad():
     opt.zero_grad(set_to_none=False)
     (w * 3.0).sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), [3.0, 3.0])
+
+
+@pytest.mark.parametrize("cls, expected", [
+    (optim.SGD, dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False)),
+    (optim.Adagrad, dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                         eps=1e-10)),
+    (optim.Adadelta, dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0)),
+    (optim.RMSprop, dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                         centered=False)),
+    (optim.Adam, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)),
+    (optim.AdamW, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                       amsgrad=False)),
+    (optim.Adafactor, dict(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
+                           weight_decay=0.0, foreach=None)),
+    (optim.SparseAdam, dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8)),
+])
+def test_defaults_are_torchs(cls, expected):
+    opt = cls([leaf()])
+    assert {k: opt.defaults[k] for k in expected} == expected
+    assert opt.defaults["maximize"] is False

@@ -16,7 +16,7 @@ from typing import Iterable, Optional, Union
 
 import numpy as np
 
-from fastgrad._tensor import Tensor
+from fastgrad._tensor import Tensor, from_numpy
 from fastgrad._kernels import activation as _activation
 from fastgrad._kernels import elementwise as _elementwise
 from fastgrad._kernels import layers as _layers
@@ -494,7 +494,7 @@ def l2_penalty(params: Union[Tensor, Iterable[Tensor]]) -> Tensor:
     for p in _params("l2_penalty", params):
         term = (p * p).sum()
         total = term if total is None else total + term
-    return total if total is not None else Tensor(np.float32(0.0))
+    return total if total is not None else from_numpy(np.zeros((), dtype=np.float32))
 
 
 def l1_penalty(params: Union[Tensor, Iterable[Tensor]]) -> Tensor:
@@ -514,4 +514,4 @@ def l1_penalty(params: Union[Tensor, Iterable[Tensor]]) -> Tensor:
     for p in _params("l1_penalty", params):
         term = _elementwise.abs(p).sum()
         total = term if total is None else total + term
-    return total if total is not None else Tensor(np.float32(0.0))
+    return total if total is not None else from_numpy(np.zeros((), dtype=np.float32))

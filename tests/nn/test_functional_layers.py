@@ -332,3 +332,11 @@ def test_functional_exports():
         fn = getattr(F, name)
         assert callable(fn) and fn.__doc__ and "Parameters" in fn.__doc__, name
     assert F is fg.nn.functional if hasattr(fg, "nn") else True
+
+
+def test_inplace_flag_accepted_false_only():
+    x = fg.tensor(np.array([-1.0, 2.0]))
+    for fn in (F.relu, F.hardtanh, F.leaky_relu, F.dropout):
+        fn(x, inplace=False)
+        with pytest.raises(NotImplementedError, match="inplace"):
+            fn(x, inplace=True)

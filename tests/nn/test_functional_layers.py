@@ -77,6 +77,18 @@ def test_embedding_sparse_accumulates_across_backward_calls():
     np.testing.assert_array_equal(w.grad.to_dense(), [[0, 0], [2, 2], [0, 0], [1, 1]])
 
 
+def test_embedding_sparse_plus_dense_use_of_the_same_weight():
+    rng = np.random.default_rng(16)
+    table = rng.standard_normal((5, 2))
+    idx = np.array([0, 3, 3])
+    w = leaf(table)
+    (F.embedding(idx, w, sparse=True).sum() + F.l2_penalty(w)).backward()
+    expected = 2 * table
+    np.add.at(expected, idx, 1.0)
+    grad = w.grad.to_dense() if getattr(w.grad, "is_sparse", False) else w.grad.numpy()
+    np.testing.assert_allclose(grad, expected, rtol=1e-12)
+
+
 def test_embedding_sparse_on_non_leaf_falls_back_to_dense():
     w = leaf(np.ones((4, 2)))
     F.embedding(np.array([0, 0, 2]), w * 2.0, sparse=True).sum().backward()
@@ -247,6 +259,17 @@ def test_linear_transposed_weight_view(dtype):
     assert fg.gradcheck(lambda a, b: F.linear(a, b.T), [leaf(x.numpy()), leaf(wt.numpy())])
 
 
+def test_linear_strided_inputs():
+    """Non-contiguous input and weight (slices, a transposed input) are copied, and the
+    gradient still reaches the base tensors through the view ops."""
+    rng = np.random.default_rng(15)
+    base_w = rng.standard_normal((6, 4))
+    base_x = rng.standard_normal((4, 3))
+    assert fg.gradcheck(lambda x, w: F.linear(x.T, w[::2], w[1, :3]), [leaf(base_x), leaf(base_w)])
+    out = F.linear(fg.tensor(base_x).T, fg.tensor(base_w)[::2, :])
+    np.testing.assert_allclose(out.numpy(), base_x.T @ base_w[::2].T, rtol=1e-12)
+
+
 def test_linear_grads_accumulate_beta_one():
     rng = np.random.default_rng(11)
     x, w, b = leaf(rng.standard_normal((2, 3))), leaf(rng.standard_normal((4, 3))), leaf(np.zeros(4))
@@ -304,11 +327,12 @@ def test_penalties_forward(dtype):
     assert F.l2_penalty([]).shape == () and F.l2_penalty(ts).shape == ()
 
 
-def test_penalties_gradcheck_and_values():
+@pytest.mark.parametrize("shapes", [[(2, 3), (3,)], [(4,)], [(), (2, 2, 2)]])
+def test_penalties_gradcheck_and_values(shapes):
     rng = np.random.default_rng(14)
-    a = rng.standard_normal((2, 3))
+    a = np.asarray(rng.standard_normal(shapes[0]))
     a[np.abs(a) < 1e-3] = 0.5
-    b = rng.standard_normal(3) + 0.1
+    b = np.asarray(rng.standard_normal(shapes[-1]) + 0.1)
     assert fg.gradcheck(lambda x, y: F.l2_penalty([x, y]), [leaf(a), leaf(b)])
     assert fg.gradcheck(lambda x, y: F.l1_penalty([x, y]), [leaf(a), leaf(b)])
     x = leaf(a)

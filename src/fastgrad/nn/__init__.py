@@ -1,0 +1,1 @@
+from fastgrad.nn import functional

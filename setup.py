@@ -53,7 +53,9 @@ def extension(pyx: Path) -> Extension:
         runtime_library_dirs=[relative_blas, BLAS_LIB_DIR],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
                        ("FASTGRAD_OPENMP", "1" if OPENMP else "0")],
-        extra_compile_args=["-O3", "-g0", *OPENMP] if not DEBUG else ["-O0", "-g"],
+        # -fno-math-errno: sqrt/exp need not set errno, so loops that call them vectorize
+        extra_compile_args=(["-O3", "-g0", "-fno-math-errno", *OPENMP] if not DEBUG
+                            else ["-O0", "-g", *OPENMP]),
         extra_link_args=OPENMP,
     )
 

@@ -100,16 +100,16 @@ cdef class EmbeddingBackward(Node):
     cdef cnp.ndarray idx                # private int64 copy of the indices, flattened
     cdef Py_ssize_t d
     cdef int64_t pad                    # padding row (-1: none)
-    cdef AccumulateGrad sink            # sparse=True on a leaf: the weight's row-sparse sink
+    cdef bint sparse                    # the weight is a leaf: give it a row-sparse gradient
 
     cdef void apply(self, cnp.ndarray g) except *:
         cdef Py_ssize_t n = cnp.PyArray_SIZE(self.idx)
-        if self.sink is not None:
-            keep = self.idx != self.pad
-            self.sink.accumulate_sparse(self.idx[keep], g.reshape(n, self.d)[keep])
-            return
         cdef Node target = self.next[0]
         if target is None:
+            return
+        if self.sparse:
+            keep = self.idx != self.pad
+            (<AccumulateGrad>target).accumulate_sparse(self.idx[keep], g.reshape(n, self.d)[keep])
             return
         cdef cnp.ndarray gw = target.grad_buffer()
         cdef const int64_t* idx = <const int64_t*>cnp.PyArray_DATA(self.idx)
@@ -125,7 +125,6 @@ cdef class EmbeddingBackward(Node):
     cdef void release(self):
         Node.release(self)
         self.idx = None
-        self.sink = None
 
 
 def embedding(input, weight, padding_idx=None, bint sparse=False):
@@ -173,11 +172,7 @@ def embedding(input, weight, padding_idx=None, bint sparse=False):
     cdef EmbeddingBackward node = EmbeddingBackward.__new__(EmbeddingBackward)
     node.idx, node.d, node.pad = idx, d, pad
     cdef Tensor result = attach(out, node, (w,))
-    if sparse and isinstance(node.next[0], AccumulateGrad):
-        # The leaf's sink is kept off the tape's edges: the sweep calls grad_buffer() on
-        # every node it visits, and AccumulateGrad.grad_buffer() densifies a sparse .grad.
-        node.sink = <AccumulateGrad>node.next[0]
-        node.next = (None,)
+    node.sparse = sparse and isinstance(node.next[0], AccumulateGrad)
     return result
 
 

@@ -1,4 +1,3 @@
-# distutils: extra_compile_args = -fno-math-errno
 """Fused optimizer update kernels.
 
 Each ``*_update`` kernel is ``noexcept nogil`` over raw pointers and updates a

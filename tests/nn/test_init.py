@@ -128,3 +128,10 @@ def test_explicit_generator_is_used_instead_of_the_global_one():
     a = init.normal_(_empty(3, 3), generator=np.random.default_rng(5)).numpy().copy()
     b = init.normal_(_empty(3, 3), generator=np.random.default_rng(5)).numpy()
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("fn", [init.xavier_uniform_, init.xavier_normal_, init.kaiming_uniform_,
+                                init.kaiming_normal_])
+def test_zero_element_tensors_are_a_no_op(fn):
+    t = _empty(0, 3)
+    assert fn(t) is t and t.shape == (0, 3)

@@ -73,6 +73,13 @@ def test_linear_init_is_reproducible_under_manual_seed():
     assert not np.array_equal(a.weight.numpy(), c.weight.numpy())
 
 
+def test_linear_without_inputs_has_a_zero_bias_and_outputs_zeros():
+    layer = nn.Linear(0, 2)
+    assert layer.weight.shape == (2, 0)
+    np.testing.assert_array_equal(layer.bias.numpy(), [0, 0])
+    np.testing.assert_array_equal(layer(fg.ones(3, 0)).numpy(), np.zeros((3, 2)))
+
+
 def test_linear_repr_and_shape_error():
     assert repr(nn.Linear(2, 3)) == "Linear(in_features=2, out_features=3, bias=True)"
     assert repr(nn.Linear(2, 3, bias=False)) == "Linear(in_features=2, out_features=3, bias=False)"

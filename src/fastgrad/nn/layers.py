@@ -62,8 +62,8 @@ class Linear(Module):
     def reset_parameters(self) -> None:
         """Redraw weight and bias from their default distributions."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None and self.in_features > 0:
-            bound = 1 / math.sqrt(self.in_features)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:

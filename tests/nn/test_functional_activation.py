@@ -10,7 +10,8 @@ SHAPES = [(5,), (3, 4), (2, 3, 4), (2, 3, 2, 2)]
 
 
 def leaf(array, dtype=np.float64):
-    return fg.tensor(np.asarray(array, dtype=dtype), requires_grad=True)
+    """A float leaf that requires grad (from_numpy keeps 0-d shapes on every core version)."""
+    return fg.from_numpy(np.array(array, dtype=dtype)).requires_grad_()
 
 
 def tol(dtype):

@@ -305,7 +305,7 @@ def linear(input, weight, bias=None):
             w_trans = True             # wm.T is C-contiguous: its memory is W^T (in, out)
             wm = wm.T
         else:
-            wm = np.ascontiguousarray(wm)
+            wm = np.asarray(wm, order="C")
     cdef cnp.ndarray out = np.empty(xs[:-1] + (n,), dtype=wm.dtype)
     cdef cnp.ndarray bm = contiguous(b) if b is not None else None
     cdef bint dbl = cnp.PyArray_TYPE(wm) == cnp.NPY_DOUBLE

@@ -25,9 +25,10 @@ cdef enum:
 
 # ----- kernels --------------------------------------------------------------------------
 cdef void cross_entropy_fwd(Py_ssize_t n, Py_ssize_t c, const floating* x, const int64_t* t,
-                            const floating* w, int64_t ignore, floating* lse, floating* loss,
+                            const floating* w, int64_t ignore, double* lse, floating* loss,
                             double* total, double* total_w) noexcept nogil:
-    """loss[i] = w[t_i] * (logsumexp(x[i]) - x[i, t_i]) (0 where t_i == ignore); lse saved."""
+    """loss[i] = w[t_i] * (logsumexp(x[i]) - x[i, t_i]) (0 where t_i == ignore); lse saved
+    in double, so that the backward's exp(x - lse) keeps float32 precision at |x| ~ 1e4."""
     cdef Py_ssize_t i, j
     cdef const floating* row
     cdef floating m
@@ -48,7 +49,7 @@ cdef void cross_entropy_fwd(Py_ssize_t n, Py_ssize_t c, const floating* x, const
         s = 0
         for j in range(c):
             s += c_exp(row[j] - m)
-        lse[i] = <floating>(m + c_log(s))
+        lse[i] = m + c_log(s)
         wi = w[t[i]] if w != NULL else 1.0
         li = wi * ((m - row[t[i]]) + c_log(s))
         if loss != NULL:
@@ -59,7 +60,7 @@ cdef void cross_entropy_fwd(Py_ssize_t n, Py_ssize_t c, const floating* x, const
 
 cdef void cross_entropy_bwd(Py_ssize_t n, Py_ssize_t c, const floating* g, Py_ssize_t g_step,
                             double scale, const floating* x, const int64_t* t, const floating* w,
-                            int64_t ignore, const floating* lse, floating* gx) noexcept nogil:
+                            int64_t ignore, const double* lse, floating* gx) noexcept nogil:
     """gx[i, j] += g_i * scale * w[t_i] * (softmax(x[i])_j - [j == t_i])."""
     cdef Py_ssize_t i, j
     cdef double gi
@@ -68,7 +69,7 @@ cdef void cross_entropy_bwd(Py_ssize_t n, Py_ssize_t c, const floating* g, Py_ss
             continue
         gi = g[i * g_step] * scale * (w[t[i]] if w != NULL else 1.0)
         for j in range(c):
-            gx[i * c + j] += <floating>(gi * c_exp(x[i * c + j] - lse[i]))
+            gx[i * c + j] += <floating>(gi * c_exp(<double>x[i * c + j] - lse[i]))
         gx[i * c + t[i]] -= <floating>gi
 
 
@@ -198,7 +199,7 @@ cdef cnp.ndarray constant(object x, object dtype, tuple shape, str op, str what,
     except ValueError:
         raise ValueError(f"{op}: {what} of shape {a.shape} does not match input of shape "
                          f"{against}") from None
-    return np.ascontiguousarray(a, dtype=dtype)
+    return np.array(a, dtype=dtype, order="C", copy=True)    # (ascontiguousarray makes 0-d 1-d)
 
 
 cdef cnp.ndarray class_targets(str op, object target, tuple x_shape, object x_dtype,
@@ -260,7 +261,7 @@ cdef class ClassLossBackward(Node):
             with nogil:
                 cross_entropy_bwd(self.n, self.c, <const float*>cnp.PyArray_DATA(g), g_step, self.scale,
                                   <const float*>cnp.PyArray_DATA(self.x), t, <const float*>w,
-                                  self.ignore, <const float*>cnp.PyArray_DATA(self.lse),
+                                  self.ignore, <const double*>cnp.PyArray_DATA(self.lse),
                                   <float*>cnp.PyArray_DATA(gx))
         elif dbl:
             with nogil:
@@ -297,7 +298,7 @@ cdef Tensor class_loss(bint fused, object input, object target, object weight,
                              f"{shape}: expected ({c},), one weight per class")
         w = constant(weight, a._data.dtype, (c,), op, "weight", shape)
     cdef cnp.ndarray x = contiguous(a)
-    cdef cnp.ndarray lse = np.empty(n, dtype=x.dtype) if fused else None
+    cdef cnp.ndarray lse = np.empty(n, dtype=np.float64) if fused else None
     cdef cnp.ndarray loss = np.empty(shape[:1] if len(shape) == 2 else (), dtype=x.dtype)
     cdef void* lp = cnp.PyArray_DATA(loss) if red == NONE else NULL
     cdef void* wp = cnp.PyArray_DATA(w) if w is not None else NULL
@@ -312,7 +313,7 @@ cdef Tensor class_loss(bint fused, object input, object target, object weight,
     elif fused:
         with nogil:
             cross_entropy_fwd(n, c, <const float*>cnp.PyArray_DATA(x), tp, <const float*>wp, ignore,
-                              <float*>cnp.PyArray_DATA(lse), <float*>lp, &total, &total_w)
+                              <double*>cnp.PyArray_DATA(lse), <float*>lp, &total, &total_w)
     elif dbl:
         with nogil:
             nll_fwd(n, c, <const double*>cnp.PyArray_DATA(x), tp, <const double*>wp, ignore,

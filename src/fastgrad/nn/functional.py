@@ -16,7 +16,7 @@ from typing import Iterable, Optional, Union
 
 import numpy as np
 
-from fastgrad._tensor import Tensor
+from fastgrad._tensor import Tensor, from_numpy
 from fastgrad._kernels import activation as _activation
 from fastgrad._kernels import elementwise as _elementwise
 from fastgrad._kernels import layers as _layers
@@ -42,6 +42,11 @@ def _reduction(op: str, size_average: Optional[bool], reduce: Optional[bool],
     if not reduce:
         return "none"
     return "mean" if size_average else "sum"
+
+
+def _no_inplace(op: str, inplace: bool) -> None:
+    if inplace:
+        raise NotImplementedError(f"{op}: inplace=True is not supported; use the returned tensor")
 
 
 # ----- activations ----------------------------------------------------------------------
@@ -77,23 +82,27 @@ def tanh(input: TensorLike) -> Tensor:
     return _elementwise.tanh(input)
 
 
-def relu(input: TensorLike) -> Tensor:
+def relu(input: TensorLike, inplace: bool = False) -> Tensor:
     """Rectified linear unit ``max(x, 0)``, elementwise (gradient 0 at 0).
 
     Parameters
     ----------
     input : Tensor
         Any shape.
+    inplace : bool
+        Accepted for torch compatibility; only False is supported.
 
     Returns
     -------
     Tensor
         Same shape and dtype as ``input``.
     """
+    _no_inplace("relu", inplace)
     return _elementwise.relu(input)
 
 
-def hardtanh(input: TensorLike, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+def hardtanh(input: TensorLike, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
     """Clamp to ``[min_val, max_val]``, elementwise.
 
     Parameters
@@ -102,6 +111,8 @@ def hardtanh(input: TensorLike, min_val: float = -1.0, max_val: float = 1.0) -> 
         Any shape.
     min_val, max_val : float
         The interval; the gradient is 1 strictly inside it and 0 outside or on its ends.
+    inplace : bool
+        Accepted for torch compatibility; only False is supported.
 
     Returns
     -------
@@ -113,10 +124,11 @@ def hardtanh(input: TensorLike, min_val: float = -1.0, max_val: float = 1.0) -> 
     ValueError
         If ``min_val > max_val``.
     """
+    _no_inplace("hardtanh", inplace)
     return _activation.hardtanh(input, min_val, max_val)
 
 
-def leaky_relu(input: TensorLike, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(input: TensorLike, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x if x > 0 else negative_slope * x``, elementwise.
 
     Parameters
@@ -125,12 +137,15 @@ def leaky_relu(input: TensorLike, negative_slope: float = 0.01) -> Tensor:
         Any shape.
     negative_slope : float
         Slope for non-positive inputs.
+    inplace : bool
+        Accepted for torch compatibility; only False is supported.
 
     Returns
     -------
     Tensor
         Same shape and dtype as ``input``.
     """
+    _no_inplace("leaky_relu", inplace)
     return _activation.leaky_relu(input, negative_slope)
 
 
@@ -372,7 +387,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: TensorLike,
 
 
 # ----- layers ---------------------------------------------------------------------------
-def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Inverted dropout: zero each element with probability ``p``, scale the rest by
     ``1 / (1 - p)``.
 
@@ -386,6 +401,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         Drop probability in ``[0, 1]``; ``p == 1`` returns zeros (as torch).
     training : bool
         When False (or ``p == 0``) the input is returned unchanged.
+    inplace : bool
+        Accepted for torch compatibility; only False is supported.
 
     Returns
     -------
@@ -397,6 +414,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     ValueError
         If ``p < 0`` or ``p > 1``.
     """
+    _no_inplace("dropout", inplace)
     return _layers.dropout(input, p, training)
 
 
@@ -494,7 +512,7 @@ def l2_penalty(params: Union[Tensor, Iterable[Tensor]]) -> Tensor:
     for p in _params("l2_penalty", params):
         term = (p * p).sum()
         total = term if total is None else total + term
-    return total if total is not None else Tensor(np.float32(0.0))
+    return total if total is not None else from_numpy(np.zeros((), dtype=np.float32))
 
 
 def l1_penalty(params: Union[Tensor, Iterable[Tensor]]) -> Tensor:
@@ -514,4 +532,4 @@ def l1_penalty(params: Union[Tensor, Iterable[Tensor]]) -> Tensor:
     for p in _params("l1_penalty", params):
         term = _elementwise.abs(p).sum()
         total = term if total is None else total + term
-    return total if total is not None else Tensor(np.float32(0.0))
+    return total if total is not None else from_numpy(np.zeros((), dtype=np.float32))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -243,7 +243,7 @@ class Sequential(Module):
         self.add_module(str(len(self)), module)
         return self
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         for module in self._modules.values():
             x = module(x)
         return x

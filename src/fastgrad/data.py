@@ -18,18 +18,25 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from fastgrad import creation
-from fastgrad._tensor import Tensor, from_numpy, tensor
+from fastgrad._tensor import Tensor, from_numpy
 
 __all__ = ["ArrayDataset", "DataLoader"]
 
 
 def _as_array(data: Any) -> np.ndarray:
-    """A numpy array for ``data``: Tensors share memory, other inputs follow ``fg.tensor``."""
+    """A numpy array for ``data``: Tensors and arrays as they are, Python floats as float32.
+
+    Python (nested lists of) floats get fastgrad's default dtype, float32, as in
+    ``fg.tensor``; numpy scalars keep their dtype.
+    """
     if isinstance(data, Tensor):
         return data.numpy()
     if isinstance(data, np.ndarray):
         return data
-    return tensor(data).numpy()
+    array = np.asarray(data)
+    if array.dtype.kind == "f" and not isinstance(data, np.generic):
+        array = array.astype(np.float32)
+    return array
 
 
 def _batch_dtype(array: np.ndarray) -> Optional[np.dtype]:

@@ -103,7 +103,9 @@ def _decode(node: Dict[str, Any], arrays: Any) -> Any:
     if kind == "float":
         return float.fromhex(node["v"])
     if kind == "tensor":
-        t = from_numpy(np.ascontiguousarray(arrays[node["k"]]))
+        array = arrays[node["k"]]
+        # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
+        t = from_numpy(array if array.flags.c_contiguous else array.copy(order="C"))
         if node["grad"]:
             t.requires_grad_(True)
         return t

@@ -142,7 +142,7 @@ class Optimizer:
         if array.shape != param.shape or array.dtype != param.dtype:
             raise ValueError(f"{type(self).__name__}: gradient of shape {array.shape} "
                              f"{array.dtype} does not match parameter {param.shape} {param.dtype}")
-        return np.ascontiguousarray(array)
+        return array if array.flags.c_contiguous else array.copy(order="C")
 
     # ------------------------------------------------------------ public API
     def add_param_group(self, param_group: Dict[str, Any]) -> None:

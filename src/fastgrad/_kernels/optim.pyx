@@ -1,3 +1,4 @@
+# distutils: extra_compile_args = -fno-math-errno
 """Fused optimizer update kernels.
 
 Each ``*_update`` kernel is ``noexcept nogil`` over raw pointers and updates a
@@ -10,123 +11,157 @@ block. Formulas follow torch.optim's documented algorithms; the Python layer
 (``fastgrad.optim``) owns hyper-parameter validation and state bookkeeping.
 """
 from cython cimport floating
-from libc.math cimport sqrt
+from libc.math cimport sqrt, sqrtf
 from libc.stdint cimport int64_t
 
 import numpy as np
 
 
 # ---------------------------------------------------------------- kernels
+# Loop bodies are branch-free so that gcc vectorizes them: options enter as
+# coefficients (sign = -1 for maximize, a weight decay of 0 adds 0 * p, ...) that
+# give bit-identical results for finite values; optional state buffers select
+# a loop specialisation through an inline element function with constant flags.
 
-cdef void sgd_update(floating* p, const floating* g, floating* buf, Py_ssize_t n,
-                     double lr, double momentum, double dampening, double weight_decay,
-                     bint nesterov, bint maximize, bint first) noexcept nogil:
-    """d = ±g + wd p; b = d (first) or mu b + (1-damp) d; d = d + mu b (nesterov) or b; p -= lr d."""
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef void sgd_update(floating* p, const floating* g, floating* buf, Py_ssize_t n, double lr,
+                     double sign, double weight_decay, double mu_buf, double keep,
+                     double mix_d, double mix_b) noexcept nogil:
+    """d = sign g + wd p; b = mu_buf b + keep d; p -= lr (mix_d d + mix_b b) (buf NULL: p -= lr d)."""
     cdef Py_ssize_t i
     cdef floating d, b
-    cdef floating lr_ = <floating>lr, mu = <floating>momentum, wd = <floating>weight_decay
-    cdef floating keep = <floating>(1.0 - dampening)
+    cdef floating lr_ = <floating>lr, sg = <floating>sign, wd = <floating>weight_decay
+    cdef floating mb = <floating>mu_buf, kp = <floating>keep
+    cdef floating md = <floating>mix_d, mx = <floating>mix_b
+    if buf == NULL:
+        for i in range(n):
+            p[i] = p[i] - lr_ * (sg * g[i] + wd * p[i])
+        return
     for i in range(n):
-        d = -g[i] if maximize else g[i]
-        if wd != 0:
-            d = d + wd * p[i]
-        if buf != NULL:
-            b = d if first else mu * buf[i] + keep * d
-            buf[i] = b
-            d = d + mu * b if nesterov else b
-        p[i] = p[i] - lr_ * d
+        d = sg * g[i] + wd * p[i]
+        b = mb * buf[i] + kp * d
+        buf[i] = b
+        p[i] = p[i] - lr_ * (md * d + mx * b)
 
 
 cdef void adagrad_update(floating* p, const floating* g, floating* acc, Py_ssize_t n,
-                         double clr, double weight_decay, double eps,
-                         bint maximize) noexcept nogil:
-    """d = ±g + wd p; s += d^2; p -= clr d / (sqrt(s) + eps)."""
+                         double clr, double sign, double weight_decay, double eps) noexcept nogil:
+    """d = sign g + wd p; s += d^2; p -= clr d / (sqrt(s) + eps)."""
     cdef Py_ssize_t i
     cdef floating d, s
-    cdef floating clr_ = <floating>clr, wd = <floating>weight_decay, eps_ = <floating>eps
+    cdef floating clr_ = <floating>clr, sg = <floating>sign, wd = <floating>weight_decay
+    cdef floating eps_ = <floating>eps
     for i in range(n):
-        d = -g[i] if maximize else g[i]
-        if wd != 0:
-            d = d + wd * p[i]
+        d = sg * g[i] + wd * p[i]
         s = acc[i] + d * d
         acc[i] = s
-        p[i] = p[i] - clr_ * (d / (sqrt(s) + eps_))
+        p[i] = p[i] - clr_ * (d / (_sqrt(s) + eps_))
 
 
 cdef void adadelta_update(floating* p, const floating* g, floating* sq, floating* acc,
-                          Py_ssize_t n, double lr, double rho, double eps,
-                          double weight_decay, bint maximize) noexcept nogil:
-    """v = rho v + (1-rho) d^2; dx = sqrt(u+eps)/sqrt(v+eps) d; u = rho u + (1-rho) dx^2; p -= lr dx."""
+                          Py_ssize_t n, double lr, double rho, double eps, double sign,
+                          double weight_decay) noexcept nogil:
+    """d = sign g + wd p; v = rho v + (1-rho) d^2; dx = sqrt(u+eps)/sqrt(v+eps) d;
+    u = rho u + (1-rho) dx^2; p -= lr dx."""
     cdef Py_ssize_t i
     cdef floating d, v, dx
     cdef floating lr_ = <floating>lr, rho_ = <floating>rho, one_rho = <floating>(1.0 - rho)
-    cdef floating eps_ = <floating>eps, wd = <floating>weight_decay
+    cdef floating eps_ = <floating>eps, sg = <floating>sign, wd = <floating>weight_decay
     for i in range(n):
-        d = -g[i] if maximize else g[i]
-        if wd != 0:
-            d = d + wd * p[i]
+        d = sg * g[i] + wd * p[i]
         v = rho_ * sq[i] + one_rho * (d * d)
         sq[i] = v
-        dx = sqrt(acc[i] + eps_) / sqrt(v + eps_) * d
+        dx = _sqrt(acc[i] + eps_) / _sqrt(v + eps_) * d
         acc[i] = rho_ * acc[i] + one_rho * (dx * dx)
         p[i] = p[i] - lr_ * dx
 
 
+cdef inline void _rmsprop_elem(floating* p, const floating* g, floating* sq, floating* gavg,
+                               floating* buf, Py_ssize_t i, floating lr, floating a,
+                               floating one_a, floating eps, floating sg, floating wd,
+                               floating mu, bint centered, bint momentum) noexcept nogil:
+    cdef floating d, v, ga, avg
+    d = sg * g[i] + wd * p[i]
+    v = a * sq[i] + one_a * (d * d)
+    sq[i] = v
+    if centered:
+        ga = a * gavg[i] + one_a * d
+        gavg[i] = ga
+        v = v - ga * ga
+    avg = _sqrt(v) + eps
+    if momentum:
+        buf[i] = mu * buf[i] + d / avg
+        p[i] = p[i] - lr * buf[i]
+    else:
+        p[i] = p[i] - lr * (d / avg)
+
+
 cdef void rmsprop_update(floating* p, const floating* g, floating* sq, floating* gavg,
                          floating* buf, Py_ssize_t n, double lr, double alpha, double eps,
-                         double weight_decay, double momentum, bint maximize) noexcept nogil:
-    """v = a v + (1-a) d^2; (centered: ga = a ga + (1-a) d, v~ = v - ga^2); s = d/(sqrt(v~)+eps);
-    momentum: b = mu b + s, p -= lr b; else p -= lr s."""
+                         double sign, double weight_decay, double momentum) noexcept nogil:
+    """d = sign g + wd p; v = a v + (1-a) d^2; (gavg: ga = a ga + (1-a) d, v~ = v - ga^2);
+    s = d / (sqrt(v~) + eps); (buf: b = mu b + s, p -= lr b) else p -= lr s."""
     cdef Py_ssize_t i
-    cdef floating d, v, ga, avg
     cdef floating lr_ = <floating>lr, a = <floating>alpha, one_a = <floating>(1.0 - alpha)
-    cdef floating eps_ = <floating>eps, wd = <floating>weight_decay, mu = <floating>momentum
-    for i in range(n):
-        d = -g[i] if maximize else g[i]
-        if wd != 0:
-            d = d + wd * p[i]
-        v = a * sq[i] + one_a * (d * d)
-        sq[i] = v
-        if gavg != NULL:
-            ga = a * gavg[i] + one_a * d
-            gavg[i] = ga
-            v = v - ga * ga
-        avg = sqrt(v) + eps_
-        if buf != NULL:
-            buf[i] = mu * buf[i] + d / avg
-            p[i] = p[i] - lr_ * buf[i]
-        else:
-            p[i] = p[i] - lr_ * (d / avg)
+    cdef floating eps_ = <floating>eps, sg = <floating>sign, wd = <floating>weight_decay
+    cdef floating mu = <floating>momentum
+    if gavg == NULL and buf == NULL:
+        for i in range(n):
+            _rmsprop_elem(p, g, sq, gavg, buf, i, lr_, a, one_a, eps_, sg, wd, mu, False, False)
+    elif gavg == NULL:
+        for i in range(n):
+            _rmsprop_elem(p, g, sq, gavg, buf, i, lr_, a, one_a, eps_, sg, wd, mu, False, True)
+    elif buf == NULL:
+        for i in range(n):
+            _rmsprop_elem(p, g, sq, gavg, buf, i, lr_, a, one_a, eps_, sg, wd, mu, True, False)
+    else:
+        for i in range(n):
+            _rmsprop_elem(p, g, sq, gavg, buf, i, lr_, a, one_a, eps_, sg, wd, mu, True, True)
+
+
+cdef inline void _adam_elem(floating* p, const floating* g, floating* m, floating* v,
+                            floating* vmax, Py_ssize_t i, floating b1, floating one_b1,
+                            floating b2, floating one_b2, floating ss, floating bc,
+                            floating eps, floating sg, floating l2, floating decay,
+                            bint amsgrad) noexcept nogil:
+    cdef floating d, mi, vi, pi
+    pi = p[i] * decay
+    d = sg * g[i] + l2 * pi
+    mi = b1 * m[i] + one_b1 * d
+    m[i] = mi
+    vi = b2 * v[i] + one_b2 * (d * d)
+    v[i] = vi
+    if amsgrad:
+        vi = vmax[i] if vmax[i] > vi else vi
+        vmax[i] = vi
+    p[i] = pi - ss * (mi / (_sqrt(vi) / bc + eps))
 
 
 cdef void adam_update(floating* p, const floating* g, floating* m, floating* v, floating* vmax,
                       Py_ssize_t n, double step_size, double bc2_sqrt, double beta1,
-                      double beta2, double eps, double l2, double decay,
-                      bint maximize) noexcept nogil:
-    """p *= decay (AdamW); d = ±g + l2 p; m = b1 m + (1-b1) d; v = b2 v + (1-b2) d^2;
-    (amsgrad: vmax = max(vmax, v)); p -= step_size m / (sqrt(v)/sqrt(bc2) + eps)."""
+                      double beta2, double eps, double sign, double l2,
+                      double decay) noexcept nogil:
+    """p *= decay (AdamW); d = sign g + l2 p; m = b1 m + (1-b1) d; v = b2 v + (1-b2) d^2;
+    (vmax: vmax = max(vmax, v), v = vmax); p -= step_size m / (sqrt(v) / sqrt(bc2) + eps)."""
     cdef Py_ssize_t i
-    cdef floating d, mi, vi, pi
     cdef floating b1 = <floating>beta1, one_b1 = <floating>(1.0 - beta1)
     cdef floating b2 = <floating>beta2, one_b2 = <floating>(1.0 - beta2)
     cdef floating ss = <floating>step_size, bc = <floating>bc2_sqrt, eps_ = <floating>eps
-    cdef floating l2_ = <floating>l2, decay_ = <floating>decay
-    for i in range(n):
-        pi = p[i]
-        if decay_ != 1:
-            pi = pi * decay_
-        d = -g[i] if maximize else g[i]
-        if l2_ != 0:
-            d = d + l2_ * pi
-        mi = b1 * m[i] + one_b1 * d
-        m[i] = mi
-        vi = b2 * v[i] + one_b2 * (d * d)
-        v[i] = vi
-        if vmax != NULL:
-            if vmax[i] > vi:
-                vi = vmax[i]
-            vmax[i] = vi
-        p[i] = pi - ss * (mi / (sqrt(vi) / bc + eps_))
+    cdef floating sg = <floating>sign, l2_ = <floating>l2, decay_ = <floating>decay
+    if vmax == NULL:
+        for i in range(n):
+            _adam_elem(p, g, m, v, vmax, i, b1, one_b1, b2, one_b2, ss, bc, eps_, sg, l2_,
+                       decay_, False)
+    else:
+        for i in range(n):
+            _adam_elem(p, g, m, v, vmax, i, b1, one_b1, b2, one_b2, ss, bc, eps_, sg, l2_,
+                       decay_, True)
 
 
 cdef void adafactor_moments(const floating* g, floating* row, floating* col, double* colsum,
@@ -234,14 +269,22 @@ def _n(a):
     return None if a is None else a.shape[0]
 
 
+cdef inline double _sign(bint maximize) noexcept nogil:
+    return -1.0 if maximize else 1.0
+
+
 def sgd(floating[::1] p, const floating[::1] g, floating[::1] buf, double lr, double momentum,
         double dampening, double weight_decay, bint nesterov, bint maximize, bint first):
     """SGD step in place on flat buffers; `buf` is the momentum buffer or None (momentum 0)."""
     _check("sgd", p.shape[0], ("grad", g.shape[0]), ("momentum_buffer", _n(buf)))
     cdef floating* bp = _ptr(buf)
+    cdef double mu_buf = 0.0 if first else momentum    # first step: b = d
+    cdef double keep = 1.0 if first else 1.0 - dampening
+    cdef double mix_d = 1.0 if nesterov else 0.0       # nesterov: d + mu b, else b
+    cdef double mix_b = momentum if nesterov else 1.0
     with nogil:
-        sgd_update(&p[0], &g[0], bp, p.shape[0], lr, momentum, dampening, weight_decay,
-                   nesterov, maximize, first)
+        sgd_update(&p[0], &g[0], bp, p.shape[0], lr, _sign(maximize), weight_decay, mu_buf,
+                   keep, mix_d, mix_b)
 
 
 def adagrad(floating[::1] p, const floating[::1] g, floating[::1] acc, Py_ssize_t step,
@@ -250,7 +293,8 @@ def adagrad(floating[::1] p, const floating[::1] g, floating[::1] acc, Py_ssize_
     _check("adagrad", p.shape[0], ("grad", g.shape[0]), ("sum", acc.shape[0]))
     cdef double clr = lr / (1.0 + (step - 1) * lr_decay)
     with nogil:
-        adagrad_update(&p[0], &g[0], &acc[0], p.shape[0], clr, weight_decay, eps, maximize)
+        adagrad_update(&p[0], &g[0], &acc[0], p.shape[0], clr, _sign(maximize), weight_decay,
+                       eps)
 
 
 def adadelta(floating[::1] p, const floating[::1] g, floating[::1] square_avg,
@@ -261,7 +305,7 @@ def adadelta(floating[::1] p, const floating[::1] g, floating[::1] square_avg,
            ("acc_delta", acc_delta.shape[0]))
     with nogil:
         adadelta_update(&p[0], &g[0], &square_avg[0], &acc_delta[0], p.shape[0], lr, rho, eps,
-                        weight_decay, maximize)
+                        _sign(maximize), weight_decay)
 
 
 def rmsprop(floating[::1] p, const floating[::1] g, floating[::1] square_avg,
@@ -274,7 +318,7 @@ def rmsprop(floating[::1] p, const floating[::1] g, floating[::1] square_avg,
     cdef floating* bp = _ptr(buf)
     with nogil:
         rmsprop_update(&p[0], &g[0], &square_avg[0], gap, bp, p.shape[0], lr, alpha, eps,
-                       weight_decay, momentum, maximize)
+                       _sign(maximize), weight_decay, momentum)
 
 
 def adam(floating[::1] p, const floating[::1] g, floating[::1] exp_avg, floating[::1] exp_avg_sq,
@@ -291,7 +335,7 @@ def adam(floating[::1] p, const floating[::1] g, floating[::1] exp_avg, floating
     cdef floating* vp = _ptr(max_exp_avg_sq)
     with nogil:
         adam_update(&p[0], &g[0], &exp_avg[0], &exp_avg_sq[0], vp, p.shape[0], step_size,
-                    bc2_sqrt, beta1, beta2, eps, l2, decay, maximize)
+                    bc2_sqrt, beta1, beta2, eps, _sign(maximize), l2, decay)
 
 
 def adafactor(floating[::1] p, const floating[::1] g, floating[::1] row, floating[::1] col,

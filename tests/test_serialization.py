@@ -249,3 +249,95 @@ def test_checkpoint_between_fit_calls_continues_bit_identically(tmp_path):
     assert first["train_loss"] + second["train_loss"] == history["train_loss"]
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), reference[name], err_msg=name)
+
+
+# ----------------------------------------------------------------------------- real fastgrad.optim
+optim = pytest.importorskip("fastgrad.optim")
+lr_scheduler = optim.lr_scheduler
+
+OPTIMIZERS = {
+    "sgd-nesterov": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True,
+                                         weight_decay=1e-3),
+    "adam-amsgrad": lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True),
+    "adamw": lambda ps: optim.AdamW(ps, lr=0.01),
+    "rmsprop": lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda ps: optim.Adagrad(ps, lr=0.05),
+    "adadelta": lambda ps: optim.Adadelta(ps),
+    "adafactor": lambda ps: optim.Adafactor(ps),
+}
+SCHEDULERS = {
+    "none": None,
+    "step": lambda opt: lr_scheduler.StepLR(opt, step_size=2, gamma=0.5),
+    "multistep": lambda opt: lr_scheduler.MultiStepLR(opt, milestones=[1, 3], gamma=0.3),
+    "cosine": lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=5),
+    "plateau": lambda opt: lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5),
+}
+
+
+def _real_setup(seed, make_opt, make_sched, dtype):
+    fg.manual_seed(seed)
+    model = TinyMLP(2, 16, 3, dtype=dtype)
+    opt = make_opt(model.parameters())
+    sched = make_sched(opt) if make_sched else None
+    X, y = blobs(60, dtype=np.dtype(dtype))
+    loader = DataLoader(ArrayDataset(X, y), batch_size=8, shuffle=True, seed=seed)
+    val = DataLoader(ArrayDataset(*blobs(20, seed=9, dtype=np.dtype(dtype))), batch_size=8)
+    return model, opt, sched, loader, val
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt_name, sched_name", [(o, "none") for o in OPTIMIZERS]
+                         + [("sgd-nesterov", s) for s in SCHEDULERS if s != "none"]
+                         + [("adam-amsgrad", "plateau")])
+def test_real_optimizer_checkpoint_continues_bit_identically(tmp_path, opt_name, sched_name,
+                                                             dtype):
+    make_opt, make_sched = OPTIMIZERS[opt_name], SCHEDULERS[sched_name]
+
+    def run(epochs, model, opt, sched, loader, val):
+        return fit(model, cross_entropy, opt, loader, val, epochs=epochs, scheduler=sched,
+                   progress=False)
+
+    model, opt, sched, loader, val = _real_setup(0, make_opt, make_sched, dtype)
+    full = run(5, model, opt, sched, loader, val)
+    reference = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+    model, opt, sched, loader, val = _real_setup(0, make_opt, make_sched, dtype)
+    first = run(2, model, opt, sched, loader, val)
+    ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+            "loader": loader.state_dict(),
+            "scheduler": sched.state_dict() if sched is not None else None}
+    save(ckpt, tmp_path / "ckpt.npz")
+
+    model, opt, sched, loader, val = _real_setup(1, make_opt, make_sched, dtype)
+    ckpt = load(tmp_path / "ckpt.npz")
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    loader.load_state_dict(ckpt["loader"])
+    if sched is not None:
+        sched.load_state_dict(ckpt["scheduler"])
+    second = run(3, model, opt, sched, loader, val)
+
+    assert first["train_loss"] + second["train_loss"] == full["train_loss"]
+    assert first["lr"] + second["lr"] == full["lr"]
+    for name, value in model.state_dict().items():
+        assert value.dtype == dtype
+        np.testing.assert_array_equal(value.numpy(), reference[name], err_msg=name)
+
+
+def test_real_optimizer_state_dict_roundtrip_types(tmp_path):
+    fg.manual_seed(0)
+    model = TinyMLP(2, 4, 3)
+    opt = optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.9))
+    X, y = blobs(8)
+    cross_entropy(model(fg.tensor(X)), fg.tensor(y)).backward()
+    opt.step()
+    saved = opt.state_dict()
+    back = _roundtrip(saved, tmp_path)
+    assert back["param_groups"] == saved["param_groups"]
+    assert back["param_groups"][0]["betas"] == (0.8, 0.9)
+    assert sorted(back["state"]) == sorted(saved["state"])
+    for i, entry in saved["state"].items():
+        assert set(back["state"][i]) == set(entry)
+        for key, value in entry.items():
+            assert type(back["state"][i][key]) is type(value), key
+            np.testing.assert_array_equal(back["state"][i][key], value)

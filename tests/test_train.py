@@ -384,3 +384,29 @@ def test_model_with_several_inputs():
     loader = DataLoader(ArrayDataset(X / 2, X / 2, y), batch_size=8)
     history = fit(two_input_model, cross_entropy, opt, loader, loader, epochs=2, progress=False)
     assert len(history["val_accuracy"]) == 2
+
+
+# ----------------------------------------------------------------------------- real fastgrad.optim
+def test_real_schedulers_are_stepped_the_right_way():
+    optim = pytest.importorskip("fastgrad.optim")
+    assert train_module._wants_metric(
+        optim.lr_scheduler.ReduceLROnPlateau(optim.SGD([fg.zeros(1, requires_grad=True)], lr=1)))
+    assert not train_module._wants_metric(
+        optim.lr_scheduler.StepLR(optim.SGD([fg.zeros(1, requires_grad=True)], lr=1), 1))
+
+    model, _, train, val = _problem()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    history = fit(model, cross_entropy, opt, train, val, epochs=3, scheduler=scheduler,
+                  progress=False)
+    assert history["lr"] == [0.1, 0.05, 0.025]
+    assert history["val_accuracy"][-1] >= 0.95
+
+    model, _, train, val = _problem()
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    scheduler = optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", patience=0, factor=0.5)
+    # mode="max" on a decreasing validation loss: every epoch after the first is "bad"
+    history = fit(model, cross_entropy, opt, train, val, epochs=3, scheduler=scheduler,
+                  progress=False)
+    assert history["val_loss"][2] < history["val_loss"][1] < history["val_loss"][0]
+    assert history["lr"] == [0.01, 0.01, 0.005]

@@ -341,3 +341,63 @@ def test_real_optimizer_state_dict_roundtrip_types(tmp_path):
         for key, value in entry.items():
             assert type(back["state"][i][key]) is type(value), key
             np.testing.assert_array_equal(back["state"][i][key], value)
+
+
+# ----------------------------------------------------------------------------- real fastgrad.nn
+def _nn_setup(seed):
+    nn = pytest.importorskip("fastgrad.nn")
+    fg.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 3))
+    opt = optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.05)
+    sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    X, y = blobs(64)
+    loader = DataLoader(ArrayDataset(X, y), batch_size=8, shuffle=True)  # global generator
+    val = DataLoader(ArrayDataset(*blobs(24, seed=9)), batch_size=8)
+    return model, opt, sched, loader, val
+
+
+def test_real_model_and_optimizer_checkpoint_continues_bit_identically(tmp_path):
+    """The issue's test: an nn model + optimizer checkpoint (with dropout, a scheduler and
+    shuffling from fastgrad's global generator) restored mid-training into fresh objects
+    continues bit-identically to an uninterrupted run."""
+    F = pytest.importorskip("fastgrad.nn.functional")
+
+    def run(epochs, model, opt, sched, loader, val):
+        return fit(model, F.cross_entropy, opt, loader, val, epochs=epochs, scheduler=sched,
+                   progress=False)
+
+    model, opt, sched, loader, val = _nn_setup(0)
+    full = run(5, model, opt, sched, loader, val)
+    reference = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+    model, opt, sched, loader, val = _nn_setup(0)
+    first = run(2, model, opt, sched, loader, val)
+    save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+          "scheduler": sched.state_dict(), "epoch": 2,
+          "rng": fg.creation.generator().bit_generator.state}, tmp_path / "ckpt.npz")
+
+    model, opt, sched, loader, val = _nn_setup(1)
+    ckpt = load(tmp_path / "ckpt.npz")
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    fg.creation.generator().bit_generator.state = ckpt["rng"]
+    second = run(3, model, opt, sched, loader, val)
+
+    assert first["train_loss"] + second["train_loss"] == full["train_loss"]
+    assert first["val_loss"] + second["val_loss"] == full["val_loss"]
+    assert first["lr"] + second["lr"] == full["lr"]
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), reference[name], err_msg=name)
+    assert full["val_accuracy"][-1] > 0.9
+
+
+def test_real_model_state_dict_roundtrip(tmp_path):
+    model, *_ = _nn_setup(0)
+    back = _roundtrip(model.state_dict(), tmp_path)
+    assert list(back) == list(model.state_dict())
+    fresh, *_ = _nn_setup(1)
+    fresh.load_state_dict(back)
+    for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)

@@ -410,3 +410,25 @@ def test_real_schedulers_are_stepped_the_right_way():
                   progress=False)
     assert history["val_loss"][2] < history["val_loss"][1] < history["val_loss"][0]
     assert history["lr"] == [0.01, 0.01, 0.005]
+
+
+# ----------------------------------------------------------------------------- real fastgrad.nn
+def test_fit_with_real_nn_module_and_early_stopping_restore_best():
+    nn = pytest.importorskip("fastgrad.nn")
+    optim = pytest.importorskip("fastgrad.optim")
+    F = nn.functional
+    fg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3))
+    opt = optim.SGD(model.parameters(), lr=2.0, momentum=0.9)  # too large: val loss goes up
+    Xt, yt = blobs(120)
+    Xv, yv = blobs(60, seed=100)
+    train = DataLoader(ArrayDataset(Xt, yt), batch_size=16, shuffle=True, seed=0)
+    val = DataLoader(ArrayDataset(Xv, yv), batch_size=32)
+    stopper = EarlyStopping(patience=2, restore_best=True)
+    history = fit(model, F.cross_entropy, opt, train, val, epochs=40, early_stopping=stopper,
+                  progress=False)
+    assert stopper.should_stop and len(history["epoch"]) < 40
+    assert not model.training  # left in eval mode after validation
+    with fg.no_grad():
+        loss = F.cross_entropy(model(fg.tensor(Xv)), fg.tensor(yv)).item()
+    assert loss == pytest.approx(min(history["val_loss"]), rel=1e-5)

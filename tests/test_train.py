@@ -432,3 +432,12 @@ def test_fit_with_real_nn_module_and_early_stopping_restore_best():
     with fg.no_grad():
         loss = F.cross_entropy(model(fg.tensor(Xv)), fg.tensor(yv)).item()
     assert loss == pytest.approx(min(history["val_loss"]), rel=1e-5)
+
+
+def test_real_tqdm_progress(capsys):
+    pytest.importorskip("tqdm")
+    model, opt, train, val = _problem()
+    history = fit(model, cross_entropy, opt, train, val, epochs=2)
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err and "samples_s" in err and "val_loss" in err
+    assert len(history["train_loss"]) == 2

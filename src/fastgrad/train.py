@@ -281,7 +281,10 @@ def _line(epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
     for key, value in record.items():
         if key in ("epoch", "seconds", "samples_per_second") or value is None:
             continue
-        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+        if isinstance(value, float):
+            parts.append(f"{key} {value:.4f}" if key.endswith("accuracy") else f"{key} {value:.4g}")
+        else:
+            parts.append(f"{key} {value}")
     parts.append(f"{record['samples_per_second']:.0f} samples/s")
     parts.append(f"{record['seconds']:.2f}s")
     return "  ".join(parts)
@@ -392,8 +395,10 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any,
             if val_loader is not None:
                 record.update(_evaluate(model, loss_fn, val_loader, metrics, epoch, epochs))
             if bar is not None:
-                bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()
-                                 if k not in ("epoch", "seconds") and isinstance(v, float)})
+                summary = {"loss": f"{record['train_loss']:.4g}",
+                           "samples_s": f"{record['samples_per_second']:.0f}"}
+                summary.update((k, f"{v:.4g}") for k, v in record.items() if k.startswith("val_"))
+                bar.set_postfix(summary)
         finally:
             if bar is not None:
                 bar.close()
@@ -402,8 +407,10 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any,
         if progress and bar is None:
             print(_line(epoch, epochs, record), file=sys.stdout, flush=True)
         monitored = record.get("val_loss", record["train_loss"])
-        if scheduler is not None:
-            scheduler.step(monitored) if plateau else scheduler.step()
+        if plateau:
+            scheduler.step(monitored)
+        elif scheduler is not None:
+            scheduler.step()
         if early_stopping is not None and early_stopping.step(monitored, model):
             stopped = True
             break

@@ -441,3 +441,9 @@ def test_real_tqdm_progress(capsys):
     err = capsys.readouterr().err
     assert "epoch 1/2" in err and "epoch 2/2" in err and "samples_s" in err and "val_loss" in err
     assert len(history["train_loss"]) == 2
+
+
+def test_loss_fn_must_return_a_tensor_for_training():
+    model, opt, train, _ = _problem()
+    with pytest.raises(TypeError, match="loss_fn must return a Tensor, got float"):
+        fit(model, lambda o, t: 1.0, opt, train, progress=False)

@@ -184,11 +184,13 @@ def _load_tqdm() -> Optional[Callable[..., Any]]:
 
 
 def _split(batch: Any, where: str) -> Tuple[Tuple[Any, ...], Any]:
-    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-        raise TypeError(f"fit: {where} must be a tuple (inputs..., target), got "
-                        f"{type(batch).__name__}" + (f" of length {len(batch)}"
-                                                     if isinstance(batch, (tuple, list)) else ""))
-    return tuple(batch[:-1]), batch[-1]
+    """``(inputs, target)`` of a batch ``(inputs..., target)``."""
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return tuple(batch[:-1]), batch[-1]
+    got = type(batch).__name__
+    if isinstance(batch, (tuple, list)):
+        got += f" of length {len(batch)}"
+    raise TypeError(f"fit: {where} must be a tuple (inputs..., target), got {got}")
 
 
 def _count(target: Any) -> int:
@@ -198,7 +200,8 @@ def _count(target: Any) -> int:
 
 def _loss_value(loss: Any, phase: str, epoch: int, epochs: int, batch: int,
                 batches: Optional[int]) -> float:
-    if not isinstance(loss, Tensor) and not isinstance(loss, (float, int, np.floating)):
+    if not isinstance(loss, Tensor) and (phase == "training" or
+                                         not isinstance(loss, (float, int, np.floating))):
         raise TypeError(f"fit: loss_fn must return a Tensor, got {type(loss).__name__}")
     value = float(loss.item() if isinstance(loss, Tensor) else loss)
     if not math.isfinite(value):

@@ -102,8 +102,10 @@ class ArrayDataset:
     def _take(self, indices: Union[slice, np.ndarray]) -> Tuple[Tensor, ...]:
         """The rows ``indices`` of every array as new C-contiguous Tensors (no sample loop)."""
         if isinstance(indices, slice):
-            return tuple(from_numpy(np.array(a[indices], order="C", copy=True)) for a in self.arrays)
-        return tuple(from_numpy(np.ascontiguousarray(a.take(indices, axis=0))) for a in self.arrays)
+            rows = [np.array(a[indices], order="C", copy=True) for a in self.arrays]
+        else:
+            rows = [np.ascontiguousarray(a.take(indices, axis=0)) for a in self.arrays]
+        return tuple(from_numpy(r) for r in rows)
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{a.shape} {a.dtype}" for a in self.arrays)

@@ -147,8 +147,14 @@ def save(obj: Any, path: PathLike) -> None:
     -----
     ``np.savez`` writes the archive; pickle is never used. Containers shared by
     several parents are stored once per reference (sharing is not preserved).
-    Subclasses of Tensor (e.g. ``nn.Parameter``) load back as plain Tensors with
-    the same ``requires_grad``.
+    Subclasses load back as their base type: ``nn.Parameter`` as a Tensor (same
+    ``requires_grad``), ``OrderedDict`` as a dict (same key order).
+
+    A checkpoint that resumes training bit-identically holds everything with
+    state: ``{"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+    "scheduler": scheduler.state_dict(), "loader": loader.state_dict(), "rng":
+    fastgrad.creation.generator().bit_generator.state}`` (the last one for dropout,
+    init and unseeded shuffling; restore it by assigning ``bit_generator.state``).
     """
     encoder = _Encoder()
     structure = {"format": _FORMAT, "version": _VERSION, "root": encoder.encode(obj, "obj")}

@@ -87,7 +87,8 @@ class EarlyStopping:
 
     def __init__(self, patience: int, min_delta: float = 0.0, mode: str = "min",
                  restore_best: bool = False) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) \
+                or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
         if not min_delta >= 0:
             raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta!r}")

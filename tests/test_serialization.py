@@ -401,3 +401,20 @@ def test_real_model_state_dict_roundtrip(tmp_path):
     for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+
+
+def test_early_stopping_state_survives_save_and_load(tmp_path):
+    from fastgrad.train import EarlyStopping
+
+    model = TinyMLP(2, 3, 2)
+    stopper = EarlyStopping(patience=2, restore_best=True)
+    stopper.step(1.0, model)
+    best = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    for p in model.parameters():
+        p.numpy()[...] = 9.0
+    stopper.step(2.0, model)
+    other = EarlyStopping(patience=2, restore_best=True)
+    other.load_state_dict(_roundtrip(stopper.state_dict(), tmp_path))
+    assert other.step(3.0, model)  # second bad epoch: stops and restores the saved best
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), best[name])

@@ -247,6 +247,36 @@ def _length(loader: Any) -> Optional[int]:
         return None
 
 
+def _train_epoch(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any,
+                 loader: Iterable[Any], bar: Any, epoch: int,
+                 epochs: int) -> Tuple[float, float, int]:
+    """One pass over ``loader``: (mean loss weighted by batch size, seconds, samples)."""
+    batches = _length(loader)
+    _set_mode(model, True)
+    seen, loss_sum = 0, 0.0
+    start = time.perf_counter()
+    for b, batch in enumerate(loader, 1):
+        inputs, target = _split(batch, "a training batch")
+        optimizer.zero_grad()
+        output = model(*inputs)
+        loss = loss_fn(output, target)
+        value = _loss_value(loss, "training", epoch, epochs, b, batches)
+        loss.backward()
+        optimizer.step()
+        n = _count(target)
+        seen += n
+        loss_sum += n * value
+        if bar is not None:
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(loss=f"{loss_sum / seen:.4g}",
+                            samples_s=f"{seen / max(elapsed, 1e-9):.0f}", refresh=False)
+            bar.update(1)
+    seconds = time.perf_counter() - start
+    if seen == 0:
+        raise ValueError("fit: train_loader yielded no samples")
+    return loss_sum / seen, seconds, seen
+
+
 def _evaluate(model: Any, loss_fn: Callable[[Any, Any], Any], loader: Iterable[Any],
               metrics: Mapping[str, Callable[[Any, Any], Any]], epoch: int,
               epochs: int) -> Dict[str, float]:
@@ -366,34 +396,12 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any,
     for epoch in range(1, epochs + 1):
         groups = getattr(optimizer, "param_groups", None)
         lr = groups[0]["lr"] if groups else None
-        batches = _length(train_loader)
-        bar = None
-        if tqdm is not None:
-            bar = tqdm(total=batches, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=True)
-        _set_mode(model, True)
-        seen, loss_sum = 0, 0.0
-        start = time.perf_counter()
+        bar = None if tqdm is None else tqdm(total=_length(train_loader), unit="batch",
+                                             desc=f"epoch {epoch}/{epochs}", leave=True)
         try:
-            for b, batch in enumerate(train_loader, 1):
-                inputs, target = _split(batch, "a training batch")
-                optimizer.zero_grad()
-                output = model(*inputs)
-                loss = loss_fn(output, target)
-                value = _loss_value(loss, "training", epoch, epochs, b, batches)
-                loss.backward()
-                optimizer.step()
-                n = _count(target)
-                seen += n
-                loss_sum += n * value
-                if bar is not None:
-                    elapsed = time.perf_counter() - start
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4g}",
-                                    samples_s=f"{seen / max(elapsed, 1e-9):.0f}", refresh=False)
-                    bar.update(1)
-            seconds = time.perf_counter() - start
-            if seen == 0:
-                raise ValueError("fit: train_loader yielded no samples")
-            record: Dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / seen, "lr": lr,
+            train_loss, seconds, seen = _train_epoch(model, loss_fn, optimizer, train_loader,
+                                                     bar, epoch, epochs)
+            record: Dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "lr": lr,
                                       "seconds": seconds,
                                       "samples_per_second": seen / max(seconds, 1e-9)}
             if val_loader is not None:

@@ -35,7 +35,8 @@ from fastgrad.sparse import SparseRowGrad
 from fastgrad.testing import gradcheck, GradcheckError
 from fastgrad.functional_grad import grad, value_and_grad
 
-from fastgrad import nn, optim
+from fastgrad import nn, optim, data, train
+from fastgrad.serialization import save, load
 
 cat = concat
 

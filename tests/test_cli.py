@@ -19,3 +19,9 @@ def test_core_mlp_loss_falls():
 def test_info_command():
     out = subprocess.run([sys.executable, "-m", "fastgrad", "info"], capture_output=True, text=True, check=True)
     assert "scipy-openblas32" in out.stdout and "blas threads" in out.stdout
+
+
+def test_window_classifier_learns_the_synthetic_windows():
+    history = demo.train_window_classifier(epochs=3, progress=False)
+    assert history["val_accuracy"][-1] > 0.6            # chance is 0.2
+    assert history["train_loss"][-1] < history["train_loss"][0]

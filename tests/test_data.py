@@ -213,3 +213,14 @@ def test_load_state_dict_seeded_vs_unseeded_mismatch():
         unseeded.load_state_dict(seeded.state_dict())
     with pytest.raises(ValueError, match="seed"):
         seeded.load_state_dict(unseeded.state_dict())
+
+
+def test_synthetic_windows_shapes_labels_and_reproducibility():
+    from fastgrad.data import synthetic_windows
+    x, y = synthetic_windows(n=300, vocab_size=200, window=5, num_classes=4, seed=1)
+    assert x.shape == (300, 5) and y.shape == (300,) and x.dtype == np.int64
+    assert x.min() >= 0 and x.max() < 200 and set(np.unique(y)) == {0, 1, 2, 3}
+    x2, y2 = synthetic_windows(n=300, vocab_size=200, window=5, num_classes=4, seed=1)
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+    with pytest.raises(ValueError, match="window must be odd"):
+        synthetic_windows(window=4)

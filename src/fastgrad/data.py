@@ -20,7 +20,7 @@ import numpy as np
 from fastgrad import creation
 from fastgrad._tensor import Tensor, from_numpy
 
-__all__ = ["ArrayDataset", "DataLoader"]
+__all__ = ["ArrayDataset", "DataLoader", "synthetic_windows"]
 
 
 def _as_array(data: Any) -> np.ndarray:
@@ -236,3 +236,44 @@ class DataLoader:
     def __repr__(self) -> str:
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, seed={self.seed}, drop_last={self.drop_last})")
+
+
+def synthetic_windows(n: int = 4000, vocab_size: int = 2000, window: int = 5,
+                      num_classes: int = 5, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """A built-in window-classification data set (the lecture's window classifier task).
+
+    Every word of the vocabulary has a hidden class (words of class 0 play the role of
+    "not an entity"). A sample is a window of ``window`` word ids; its label is the class
+    of the centre word, except that a centre word of class 0 preceded by a class-``k``
+    "trigger" word (the first ``num_classes`` ids of class ``k``) takes label ``k``, so
+    the context matters. Context words share the label's class more often than chance.
+
+    Returns
+    -------
+    windows : ndarray of int64, shape (n, window)
+    labels : ndarray of int64, shape (n,)
+    """
+    if window < 3 or window % 2 == 0:
+        raise ValueError(f"synthetic_windows: window must be odd and >= 3, got {window}")
+    if vocab_size < 10 * num_classes:
+        raise ValueError(f"synthetic_windows: vocab_size {vocab_size} is too small for "
+                         f"{num_classes} classes")
+    rng = np.random.default_rng(seed)
+    word_class = rng.integers(0, num_classes, vocab_size)
+    by_class = [np.flatnonzero(word_class == c) for c in range(num_classes)]
+    triggers = [ids[:num_classes] for ids in by_class]
+    labels = rng.integers(0, num_classes, n)
+    windows = rng.integers(0, vocab_size, (n, window))
+    centre = window // 2
+    for i, label in enumerate(labels):
+        same = rng.random(window) < 0.4                  # context leans to the label's class
+        windows[i, same] = rng.choice(by_class[label], same.sum())
+        if label != 0 and rng.random() < 0.3:            # a class-0 word made an entity by
+            windows[i, centre] = rng.choice(by_class[0])  # the trigger word before it
+            windows[i, centre - 1] = rng.choice(triggers[label])
+        else:
+            windows[i, centre] = rng.choice(by_class[label])
+            if label == 0:                               # keep class-0 centres trigger-free
+                while any(windows[i, centre - 1] in t for t in triggers[1:]):
+                    windows[i, centre - 1] = rng.integers(0, vocab_size)
+    return windows.astype(np.int64), labels.astype(np.int64)

@@ -6,6 +6,9 @@
 2. gradcheck of the same function against finite differences.
 3. A two-layer tanh network with a softmax written from core ops, trained with plain
    SGD on a synthetic three-class data set (fixed seed); the loss falls every epoch.
+4. The lecture's window classifier (embedding lookup of a 5-word window, concatenation,
+   hidden tanh layer, softmax) trained with Adam, a StepLR schedule, dropout, L2 weight
+   decay, shuffled mini-batches and early stopping on the built-in synthetic window data.
 """
 from __future__ import annotations
 
@@ -85,13 +88,12 @@ def softmax_cross_entropy(logits: fg.Tensor, targets: np.ndarray) -> fg.Tensor:
     return -log_probs[np.arange(len(targets)), targets].mean()
 
 
-def train_core_mlp(epochs: int = 30, hidden: int = 64, lr: float = 1.0, batch: int = 60,
+def train_core_mlp(epochs: int = 30, hidden: int = 64, lr: float = 0.5, batch: int = 30,
                    seed: int = 0, verbose: bool = True) -> list[float]:
     """Train a 2-64-3 tanh network with SGD on the spirals; return the loss per epoch."""
     fg.manual_seed(seed)
     x, y = make_blobs(seed=seed)
-    w1 = fg.randn(2, hidden, requires_grad=False) * 1.0
-    w1 = fg.tensor(w1.numpy(), requires_grad=True)
+    w1 = fg.randn(2, hidden, requires_grad=True)
     b1 = fg.zeros(hidden, requires_grad=True)
     w2 = fg.tensor(fg.randn(hidden, 3).numpy() / np.sqrt(hidden), requires_grad=True)
     b2 = fg.zeros(3, requires_grad=True)
@@ -130,3 +132,56 @@ def run(epochs: int | None = None) -> None:
     print(f"fastgrad {fg.__version__}\n")
     print_lecture()
     train_core_mlp(epochs=epochs or 30)
+    print()
+    train_window_classifier(epochs=epochs or 20)
+
+
+class WindowClassifier(fg.nn.Module):
+    """The lecture's window classifier: embed a window of words, concatenate the vectors,
+    one hidden tanh layer, then class scores (softmax lives in the cross-entropy loss).
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int = 50, window: int = 5,
+                 hidden: int = 100, num_classes: int = 5, dropout: float = 0.0,
+                 sparse: bool = False) -> None:
+        super().__init__()
+        self.embedding = fg.nn.Embedding(vocab_size, embedding_dim, sparse=sparse)
+        self.hidden = fg.nn.Linear(window * embedding_dim, hidden)
+        self.dropout = fg.nn.Dropout(dropout)
+        self.out = fg.nn.Linear(hidden, num_classes)
+
+    def forward(self, windows: fg.Tensor) -> fg.Tensor:
+        vectors = self.embedding(windows)                          # (B, window, dim)
+        concatenated = vectors.reshape(vectors.shape[0], -1)       # (B, window * dim)
+        return self.out(self.dropout(self.hidden(concatenated).tanh()))
+
+
+def train_window_classifier(epochs: int = 20, seed: int = 0, progress: bool = True) -> dict:
+    """Train the window classifier on the built-in synthetic windows; return the history."""
+    from fastgrad.data import ArrayDataset, DataLoader, synthetic_windows
+    from fastgrad.optim import Adam
+    from fastgrad.optim.lr_scheduler import StepLR
+    from fastgrad.train import EarlyStopping, fit
+
+    fg.manual_seed(seed)
+    vocab, window, classes = 500, 5, 5
+    x, y = synthetic_windows(n=8000, vocab_size=vocab, window=window, num_classes=classes, seed=seed)
+    split = int(0.8 * len(x))
+    train_loader = DataLoader(ArrayDataset(x[:split], y[:split]), batch_size=64, shuffle=True, seed=seed)
+    val_loader = DataLoader(ArrayDataset(x[split:], y[split:]), batch_size=256)
+    model = WindowClassifier(vocab, 50, window, 100, classes, dropout=0.2)
+    optimizer = Adam(model.parameters(), lr=3e-3, weight_decay=1e-5)    # L2 weight decay
+    scheduler = StepLR(optimizer, step_size=4, gamma=0.5)               # halve every 4 epochs
+    stopper = EarlyStopping(patience=3, mode="min", restore_best=True)
+    if progress:
+        print(f"Training the window classifier (vocab {vocab}, dim 50, window {window}, hidden 100 "
+              f"tanh, {classes} classes) on {split} synthetic windows, validating on {len(x) - split}")
+        print("  Adam lr 3e-3 + L2 weight decay 1e-5, StepLR halving every 4 epochs, dropout 0.2, "
+              "batch 64 shuffled, early stopping (patience 3)")
+    history = fit(model, fg.nn.functional.cross_entropy, optimizer, train_loader, val_loader,
+                  epochs=epochs, scheduler=scheduler, early_stopping=stopper, progress=progress)
+    if progress:
+        best = int(np.argmin(history["val_loss"]))
+        print(f"  best epoch {best + 1}: validation loss {history['val_loss'][best]:.4f}, "
+              f"validation accuracy {history['val_accuracy'][best]:.3f} (chance {1 / classes:.2f})")
+    return history

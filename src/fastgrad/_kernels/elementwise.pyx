@@ -255,9 +255,14 @@ cdef tuple BINARY_NAMES = ("add", "sub", "mul", "div", "maximum", "minimum")
 
 cdef Tensor operand(object x, Tensor other, str name):
     """Python numbers take the dtype of the tensor they meet (float32 stays float32)."""
-    if other is not None and isinstance(x, (float, int)) and not isinstance(x, bool) \
-            and is_float(other._data):
-        return wrap(np.array(x, dtype=other._data.dtype))
+    cdef cnp.ndarray scalar
+    if other is not None and (type(x) is float or type(x) is int) and is_float(other._data):
+        scalar = cnp.PyArray_EMPTY(0, NULL, cnp.PyArray_TYPE(other._data), 0)
+        if cnp.PyArray_TYPE(scalar) == cnp.NPY_DOUBLE:
+            (<double*>cnp.PyArray_DATA(scalar))[0] = <double>x
+        else:
+            (<float*>cnp.PyArray_DATA(scalar))[0] = <float>x
+        return wrap(scalar)
     return as_tensor(x, name)
 
 
@@ -319,10 +324,12 @@ cdef Tensor binary(int op, object x, object y):
         need_b = a._requires_grad or op >= DIV
         if need_a:
             node.a = da
-            node.save_version(version_of(a))
+            if isinstance(x, Tensor):          # a Python number can't change: no version
+                node.save_version(version_of(a))
         if need_b:
             node.b = db
-            node.save_version(version_of(b))
+            if isinstance(y, Tensor):
+                node.save_version(version_of(b))
     return attach(out, node, (a, b))
 
 

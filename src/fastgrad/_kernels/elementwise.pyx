@@ -256,7 +256,8 @@ cdef tuple BINARY_NAMES = ("add", "sub", "mul", "div", "maximum", "minimum")
 cdef Tensor operand(object x, Tensor other, str name):
     """Python numbers take the dtype of the tensor they meet (float32 stays float32)."""
     cdef cnp.ndarray scalar
-    if other is not None and (type(x) is float or type(x) is int) and is_float(other._data):
+    if other is not None and (type(x) is float or type(x) is int or (
+            isinstance(x, (float, int)) and not isinstance(x, bool))) and is_float(other._data):
         scalar = cnp.PyArray_EMPTY(0, NULL, cnp.PyArray_TYPE(other._data), 0)
         if cnp.PyArray_TYPE(scalar) == cnp.NPY_DOUBLE:
             (<double*>cnp.PyArray_DATA(scalar))[0] = <double>x

@@ -207,7 +207,17 @@ cdef class Tensor:
     """
 
     def __init__(self, data, dtype=None, requires_grad=False):
-        cdef Tensor t = tensor(data, dtype, requires_grad)
+        """Like :func:`tensor`, except that a Tensor of the same dtype is shared, not
+        copied (so ``nn.Parameter(t)`` shares ``t``'s memory, as in PyTorch)."""
+        cdef Tensor t
+        if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == (<Tensor>data)._data.dtype):
+            t = <Tensor>data
+            self._data = t._data
+            self._counter = version_of(t)
+            if requires_grad:
+                self.requires_grad_(True)
+            return
+        t = tensor(data, dtype, requires_grad)
         self._data = t._data
         self._requires_grad = t._requires_grad
 

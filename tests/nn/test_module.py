@@ -46,12 +46,16 @@ def test_parameter_is_a_leaf_tensor_requiring_grad():
     np.testing.assert_array_equal(p.grad.numpy(), [2.0, 4.0])
 
 
-def test_parameter_copies_its_data_and_can_be_frozen():
+def test_parameter_shares_a_tensors_memory_copies_an_array_and_can_be_frozen():
     source = fg.tensor([1.0, 2.0])
     p = Parameter(source, requires_grad=False)
     assert not p.requires_grad and p.dtype == np.float32
     source.numpy()[0] = 5.0
-    assert p.numpy()[0] == 1.0
+    assert p.numpy()[0] == 5.0                      # shared, as torch.nn.Parameter(t)
+    array = np.array([1.0, 2.0], dtype=np.float32)
+    q = Parameter(array)
+    array[0] = 7.0
+    assert q.numpy()[0] == 1.0 and q.requires_grad  # an array is copied
 
 
 def test_parameter_ops_return_plain_tensors_and_repr_says_parameter():

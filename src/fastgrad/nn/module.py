@@ -25,7 +25,7 @@ class Parameter(Tensor):
     Parameters
     ----------
     data : Tensor or array_like, optional
-        The initial values; copied (fastgrad's Tensor constructor always copies).
+        The initial values: a Tensor's memory is shared (as in PyTorch), an array copied.
         An empty float32 tensor when omitted.
     requires_grad : bool
         Whether the parameter is trained (default True).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -89,6 +90,7 @@ def tag(benchmark, framework: str, mode: str) -> None:
     benchmark.extra_info["framework"] = framework
     benchmark.extra_info["mode"] = mode
     benchmark.extra_info["impl"] = f"{framework}-{mode}"
+    benchmark.extra_info["threads"] = os.environ.get("BENCH_THREADS") or "default"
 
 
 # ------------------------------------------------------------------- checking

@@ -94,7 +94,10 @@ def check(step, params, sparse, what):
 
 
 def adam_dense(p, g, m, v, t, tmp):
-    """torch.optim.Adam's update in place, without temporaries beyond ``tmp``."""
+    """torch.optim.Adam's update in place, 12 passes, no temporaries beyond ``tmp``.
+
+    Uses lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) == (lr*sqrt(bc2)/bc1) * m / (sqrt(v) + eps*sqrt(bc2)).
+    """
     bc1, bc2 = 1 - B1 ** t, 1 - B2 ** t
     m *= B1
     np.multiply(g, 1 - B1, out=tmp)
@@ -104,19 +107,27 @@ def adam_dense(p, g, m, v, t, tmp):
     tmp *= 1 - B2
     v += tmp
     np.sqrt(v, out=tmp)
-    tmp *= 1 / math.sqrt(bc2)
-    tmp += ADAM_EPS
+    tmp += ADAM_EPS * math.sqrt(bc2)
     np.divide(m, tmp, out=tmp)
-    tmp *= ADAM_LR / bc1
+    tmp *= ADAM_LR * math.sqrt(bc2) / bc1
     p -= tmp
+
+
+def coalesce_rows(flat, dx_rows):
+    """Unique row ids and the summed gradient of each: one stable sort and one reduceat."""
+    order = np.argsort(flat, kind="stable")
+    sorted_rows = flat[order]
+    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+    return sorted_rows[starts], np.add.reduceat(dx_rows[order], starts, axis=0)
 
 
 class NumpyWindowClassifier:
     """The step a numpy programmer writes: BLAS into preallocated buffers, in-place elementwise.
 
-    Dense: the embedding gradient is scattered into a zeroed (vocab, dim) buffer and Adam
-    runs over every entry. Sparse: rows are deduplicated (sort + reduceat) and only the
-    touched rows of the embedding and its moments are read and written (SparseAdam).
+    Both variants coalesce the batch's rows (sort + reduceat, cheaper than np.add.at).
+    Dense: the coalesced rows are written into a zeroed (vocab, dim) gradient and Adam runs
+    over every entry. Sparse: only the touched rows of the embedding and its moments are
+    read and written (SparseAdam).
     """
 
     def __init__(self, problem, sparse):
@@ -167,13 +178,8 @@ class NumpyWindowClassifier:
         dx_rows = dx.reshape(len(flat), -1)
         self.t += 1
         t = self.t
+        rows, grad = coalesce_rows(flat, dx_rows)
         if self.sparse:
-            # coalesce duplicate rows: sort, then one reduceat
-            order = np.argsort(flat, kind="stable")
-            sorted_rows = flat[order]
-            starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
-            rows = sorted_rows[starts]
-            grad = np.add.reduceat(dx_rows[order], starts, axis=0)
             # SparseAdam on the touched rows only
             emb, m, v = p["emb"], self.m["emb"], self.v["emb"]
             m_r = m.take(rows, axis=0)
@@ -194,7 +200,7 @@ class NumpyWindowClassifier:
         else:
             g_emb = g["emb"]
             g_emb.fill(0)
-            np.add.at(g_emb, flat, dx_rows)
+            g_emb[rows] = grad
         for k, grad in g.items():
             adam_dense(p[k], grad, self.m[k], self.v[k], t, self.tmp[k])
         return loss

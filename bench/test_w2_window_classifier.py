@@ -250,6 +250,30 @@ def fastgrad_window(fg, problem, sparse):
     return step, params
 
 
+def fastgrad_window_functional(fg, problem, sparse):
+    """The same step on leaf tensors with fg.nn.functional (no nn.Module)."""
+    F = fg.nn.functional
+    s = W2_SIZES
+    p = {k: fg.tensor(v, requires_grad=True) for k, v in problem["params"].items()}
+    rest = [p[k] for k in ("w1", "b1", "w2", "b2")]
+    if sparse:
+        opts = [fg.optim.SparseAdam([p["emb"]], lr=ADAM_LR), fg.optim.Adam(rest, lr=ADAM_LR)]
+    else:
+        opts = [fg.optim.Adam([p["emb"]] + rest, lr=ADAM_LR)]
+
+    def step(idx, y):
+        for opt in opts:
+            opt.zero_grad()
+        x = F.embedding(idx, p["emb"], sparse=sparse).reshape(s["batch"], s["window"] * s["dim"])
+        loss = F.cross_entropy(F.linear(F.linear(x, p["w1"], p["b1"]).tanh(), p["w2"], p["b2"]), y)
+        loss.backward()
+        for opt in opts:
+            opt.step()
+        return loss
+
+    return step, lambda: {k: v.numpy() for k, v in p.items()}
+
+
 def fastgrad_inputs(fg, problem, step):
     """Integer indices/targets as fastgrad takes them: numpy int64 arrays, else fg.tensor of them.
 
@@ -278,6 +302,18 @@ def test_w2_fastgrad_eager(benchmark, w2, sparse):
     step, params = fastgrad_window(fg, w2, sparse)
     check(lambda: step(idx, y).item(), params, sparse, "fastgrad eager")
     tag(benchmark, "fastgrad", "eager")
+    benchmark(step, idx, y)
+
+
+@pytest.mark.parametrize("sparse", VARIANTS)
+def test_w2_fastgrad_functional(benchmark, w2, sparse):
+    names = ["tensor", "nn.functional.embedding", "nn.functional.linear", "nn.functional.cross_entropy",
+             "optim.Adam"] + (["optim.SparseAdam"] if sparse else [])
+    fg = fastgrad_or_skip(*names)
+    idx, y = fastgrad_inputs(fg, w2, fastgrad_window_functional(fg, w2_problem(), sparse)[0])
+    step, params = fastgrad_window_functional(fg, w2, sparse)
+    check(lambda: step(idx, y).item(), params, sparse, "fastgrad functional")
+    tag(benchmark, "fastgrad", "functional")
     benchmark(step, idx, y)
 
 

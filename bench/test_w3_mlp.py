@@ -169,6 +169,26 @@ def fastgrad_mlp(fg, problem):
 
 FG_NEEDS = ("tensor", "nn.Linear", "nn.Sequential", "nn.ReLU", "nn.Parameter",
             "nn.functional.cross_entropy", "optim.SGD")
+FG_FUNCTIONAL_NEEDS = ("tensor", "nn.functional.linear", "nn.functional.relu",
+                       "nn.functional.cross_entropy", "optim.SGD")
+
+
+def fastgrad_mlp_functional(fg, problem):
+    """The same step on leaf tensors with fg.nn.functional (no nn.Module)."""
+    F = fg.nn.functional
+    p = {k: fg.tensor(v, requires_grad=True) for k, v in problem["params"].items()}
+    opt = fg.optim.SGD(list(p.values()), lr=SGD_LR, momentum=SGD_MOMENTUM)
+
+    def step(x, y):
+        opt.zero_grad()
+        h = F.relu(F.linear(x, p["w1"], p["b1"]))
+        h = F.relu(F.linear(h, p["w2"], p["b2"]))
+        loss = F.cross_entropy(F.linear(h, p["w3"], p["b3"]), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, lambda: {k: v.numpy() for k, v in p.items()}
 
 
 @pytest.mark.benchmark(group="W3")
@@ -178,6 +198,16 @@ def test_w3_fastgrad_eager(benchmark, w3):
     x, y = fg.tensor(w3["x"]), w3["y"]
     check(lambda: step(x, y).item(), params, "fastgrad eager")
     tag(benchmark, "fastgrad", "eager")
+    benchmark(step, x, y)
+
+
+@pytest.mark.benchmark(group="W3")
+def test_w3_fastgrad_functional(benchmark, w3):
+    fg = fastgrad_or_skip(*FG_FUNCTIONAL_NEEDS)
+    step, params = fastgrad_mlp_functional(fg, w3)
+    x, y = fg.tensor(w3["x"]), w3["y"]
+    check(lambda: step(x, y).item(), params, "fastgrad functional")
+    tag(benchmark, "fastgrad", "functional")
     benchmark(step, x, y)
 
 

@@ -180,7 +180,11 @@ def w2_problem() -> dict:
     w2, b2 = linear_init(rng, s["hidden"], s["classes"])
     idx = rng.integers(0, s["vocab"], size=(s["batch"], s["window"]), dtype=np.int64)
     y = rng.integers(0, s["classes"], size=s["batch"], dtype=np.int64)
-    return dict(params=dict(emb=emb, w1=w1, b1=b1, w2=w2, b2=b2), idx=idx, y=y)
+    # a second batch, used by the correctness check only (dense Adam must keep moving rows
+    # that a step does not touch; a single repeated batch could not tell)
+    idx2 = rng.integers(0, s["vocab"], size=(s["batch"], s["window"]), dtype=np.int64)
+    y2 = rng.integers(0, s["classes"], size=s["batch"], dtype=np.int64)
+    return dict(params=dict(emb=emb, w1=w1, b1=b1, w2=w2, b2=b2), idx=idx, y=y, idx2=idx2, y2=y2)
 
 
 def w3_problem() -> dict:

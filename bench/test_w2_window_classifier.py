@@ -10,8 +10,9 @@ cross-entropy, Adam lr 1e-3 on all parameters. Two variants, two groups:
 
 Timed: zero grads, forward, backward, optimizer update, on a fixed batch. All
 implementations start from the same fixed-seed parameters (torch layouts) and are
-first checked over CHECK_STEPS steps against a float64 numpy oracle whose gradients
-are checked by finite differences.
+first checked over CHECK_STEPS steps on two alternating batches (A, B, A, so that
+dense Adam must move rows a step does not touch, and lazy SparseAdam must not) against
+a float64 numpy oracle whose gradients are checked by finite differences.
 """
 import math
 
@@ -23,6 +24,7 @@ from benchlib import (ADAM_BETAS, ADAM_EPS, ADAM_LR, W2_SIZES, assert_close, ass
                       jax_or_skip, softmax_xent, tag, torch_or_skip, w2_problem)
 
 CHECK_STEPS = 3
+CHECK_SCHEDULE = (0, 1, 0)   # batch of each checked step: A, B, A (B leaves A's rows without gradient)
 B1, B2 = ADAM_BETAS
 VARIANTS = [pytest.param(False, id="dense", marks=pytest.mark.benchmark(group="W2-dense")),
             pytest.param(True, id="sparse", marks=pytest.mark.benchmark(group="W2-sparse"))]
@@ -50,10 +52,12 @@ def oracle_run(problem, steps, sparse):
     p = {k: v.astype(np.float64) for k, v in problem["params"].items()}
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(w) for k, w in p.items()}
-    rows = np.unique(problem["idx"])
+    batches = w2_batches(problem)
     losses = []
     for t in range(1, steps + 1):
-        loss, g = oracle_loss_grads(p, problem["idx"], problem["y"])
+        idx, y = batches[CHECK_SCHEDULE[(t - 1) % len(CHECK_SCHEDULE)]]
+        rows = np.unique(idx)
+        loss, g = oracle_loss_grads(p, idx, y)
         losses.append(loss)
         bc1, bc2 = 1 - B1 ** t, 1 - B2 ** t
         for k in p:
@@ -82,10 +86,15 @@ def oracle(sparse):
     return _ORACLE[sparse]
 
 
-def check(step, params, sparse, what):
-    """Run CHECK_STEPS steps through ``step()`` and compare losses and parameters with the oracle."""
+def w2_batches(problem, convert=lambda a: a):
+    """The two check batches (idx, y), converted to a framework's form."""
+    return [(convert(problem["idx"]), convert(problem["y"])), (convert(problem["idx2"]), convert(problem["y2"]))]
+
+
+def check(step, params, sparse, what, batches):
+    """Run CHECK_STEPS ``step(idx, y)`` calls on the schedule's batches; compare with the oracle."""
     want_losses, want_params = oracle(sparse)
-    losses = [float(step()) for _ in range(CHECK_STEPS)]
+    losses = [float(step(*batches[CHECK_SCHEDULE[i % len(CHECK_SCHEDULE)]])) for i in range(CHECK_STEPS)]
     assert_close(losses, want_losses, rtol=1e-4, atol=1e-6, what=f"{what}: losses")
     assert_params_close(params(), want_params, lr=ADAM_LR, steps=CHECK_STEPS)
 
@@ -210,7 +219,7 @@ class NumpyWindowClassifier:
 def test_w2_numpy_by_hand(benchmark, w2, sparse):
     net = NumpyWindowClassifier(w2, sparse)
     idx, y = w2["idx"], w2["y"]
-    check(lambda: net.step(idx, y), lambda: net.p, sparse, "numpy by hand")
+    check(net.step, lambda: net.p, sparse, "numpy by hand", w2_batches(w2))
     tag(benchmark, "numpy", "by-hand")
     benchmark(net.step, idx, y)
 
@@ -277,14 +286,15 @@ def fastgrad_window_functional(fg, problem, sparse):
 def fastgrad_inputs(fg, problem, step):
     """Integer indices/targets as fastgrad takes them: numpy int64 arrays, else fg.tensor of them.
 
-    Tries one step on a throw-away model to find the accepted form.
+    Tries one step on a throw-away model to find the accepted form; returns the check
+    batches and the timed batch in that form.
     """
     errors = []
     for convert in (lambda a: a, fg.tensor):
         try:
-            idx, y = convert(problem["idx"]), convert(problem["y"])
-            step(idx, y)
-            return idx, y
+            batches = w2_batches(problem, convert)
+            step(*batches[0])
+            return batches, batches[0]
         except (TypeError, ValueError) as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
     raise AssertionError("fastgrad took neither numpy int64 nor fg.tensor indices: " + "; ".join(errors))
@@ -298,9 +308,9 @@ def fg_needs(sparse):
 @pytest.mark.parametrize("sparse", VARIANTS)
 def test_w2_fastgrad_eager(benchmark, w2, sparse):
     fg = fastgrad_or_skip(*fg_needs(sparse))
-    idx, y = fastgrad_inputs(fg, w2, fastgrad_window(fg, w2_problem(), sparse)[0])
+    batches, (idx, y) = fastgrad_inputs(fg, w2, fastgrad_window(fg, w2_problem(), sparse)[0])
     step, params = fastgrad_window(fg, w2, sparse)
-    check(lambda: step(idx, y).item(), params, sparse, "fastgrad eager")
+    check(lambda i, t: step(i, t).item(), params, sparse, "fastgrad eager", batches)
     tag(benchmark, "fastgrad", "eager")
     benchmark(step, idx, y)
 
@@ -310,9 +320,9 @@ def test_w2_fastgrad_functional(benchmark, w2, sparse):
     names = ["tensor", "nn.functional.embedding", "nn.functional.linear", "nn.functional.cross_entropy",
              "optim.Adam"] + (["optim.SparseAdam"] if sparse else [])
     fg = fastgrad_or_skip(*names)
-    idx, y = fastgrad_inputs(fg, w2, fastgrad_window_functional(fg, w2_problem(), sparse)[0])
+    batches, (idx, y) = fastgrad_inputs(fg, w2, fastgrad_window_functional(fg, w2_problem(), sparse)[0])
     step, params = fastgrad_window_functional(fg, w2, sparse)
-    check(lambda: step(idx, y).item(), params, sparse, "fastgrad functional")
+    check(lambda i, t: step(i, t).item(), params, sparse, "fastgrad functional", batches)
     tag(benchmark, "fastgrad", "functional")
     benchmark(step, idx, y)
 
@@ -320,10 +330,10 @@ def test_w2_fastgrad_functional(benchmark, w2, sparse):
 @pytest.mark.parametrize("sparse", VARIANTS)
 def test_w2_fastgrad_compiled(benchmark, w2, sparse):
     fg = fastgrad_or_skip(*fg_needs(sparse), "compile")
-    idx, y = fastgrad_inputs(fg, w2, fastgrad_window(fg, w2_problem(), sparse)[0])
+    batches, (idx, y) = fastgrad_inputs(fg, w2, fastgrad_window(fg, w2_problem(), sparse)[0])
     step, params = fastgrad_window(fg, w2, sparse)
     step = fg.compile(step)
-    check(lambda: step(idx, y).item(), params, sparse, "fastgrad compiled")
+    check(lambda i, t: step(i, t).item(), params, sparse, "fastgrad compiled", batches)
     tag(benchmark, "fastgrad", "compiled")
     benchmark(step, idx, y)
 
@@ -349,9 +359,10 @@ def test_w2_torch_eager(benchmark, w2, sparse):
         opts = [torch.optim.SparseAdam(list(emb.parameters()), lr=ADAM_LR), torch.optim.Adam(rest, lr=ADAM_LR)]
     else:
         opts = [torch.optim.Adam(list(emb.parameters()) + rest, lr=ADAM_LR)]
-    idx, y = torch.from_numpy(w2["idx"]), torch.from_numpy(w2["y"])
+    batches = w2_batches(w2, torch.from_numpy)
+    idx, y = batches[0]
 
-    def step():
+    def step(idx, y):
         for opt in opts:
             opt.zero_grad()
         x = emb(idx).view(s["batch"], -1)
@@ -361,9 +372,10 @@ def test_w2_torch_eager(benchmark, w2, sparse):
             opt.step()
         return loss
 
-    check(lambda: step().item(), lambda: {k: p.detach().numpy() for k, p in named.items()}, sparse, "torch eager")
+    check(lambda i, t: step(i, t).item(), lambda: {k: p.detach().numpy() for k, p in named.items()}, sparse,
+          "torch eager", batches)
     tag(benchmark, "torch", "eager")
-    benchmark(step)
+    benchmark(step, idx, y)
 
 
 def jax_adam(jnp, p, g, m, v, t):
@@ -419,13 +431,14 @@ def test_w2_jax_jit(benchmark, w2, sparse):
     train_step = jax.jit(sparse_step if sparse else dense_step, donate_argnums=(0, 1, 2))
     p = {k: jnp.asarray(v) for k, v in w2["params"].items()}
     state = [p, jax.tree.map(jnp.zeros_like, p), jax.tree.map(jnp.zeros_like, p), jnp.float32(0)]
-    idx, y = jnp.asarray(w2["idx"]), jnp.asarray(w2["y"])
+    batches = w2_batches(w2, jnp.asarray)
+    idx, y = batches[0]
 
-    def step():
+    def step(idx, y):
         out = jax.block_until_ready(train_step(*state, idx, y))
         state[:] = out[:4]
         return out[4]
 
-    check(step, lambda: {k: np.asarray(v) for k, v in state[0].items()}, sparse, "jax jit")
+    check(step, lambda: {k: np.asarray(v) for k, v in state[0].items()}, sparse, "jax jit", batches)
     tag(benchmark, "jax", "jit")
-    benchmark(step)
+    benchmark(step, idx, y)

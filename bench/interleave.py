@@ -53,12 +53,18 @@ class CapturingBenchmark:
         self.call = lambda: target(*args, **kwargs)
 
 
-def collect(workload: str):
-    """(group, name, extra_info, callable) for every implementation of a workload that runs here."""
+def collect(workload: str, frameworks=None):
+    """(group, name, extra_info, callable) for every implementation of a workload that runs here.
+
+    ``frameworks`` (e.g. {"fastgrad", "torch"}) keeps only tests whose name mentions one of
+    them, so the others are never imported.
+    """
     module = __import__(MODULES[workload])
     found = []
     for name, fn in sorted(vars(module).items()):
         if not (name.startswith("test_") and callable(fn)):
+            continue
+        if frameworks and not any(f"_{fw}_" in name for fw in frameworks):
             continue
         params = inspect.signature(fn).parameters
         variants = [(False, "W2-dense"), (True, "W2-sparse")] if "sparse" in params else [(None, workload)]
@@ -96,12 +102,13 @@ def main(argv=None) -> int:
     parser.add_argument("--sample", type=float, default=0.02, help="target seconds per sample")
     parser.add_argument("--json", default=None, help="write results here (for ratios.py)")
     parser.add_argument("--seed", type=int, default=benchlib.SEED, help="order shuffling seed")
+    parser.add_argument("--frameworks", default="", help="comma list, e.g. fastgrad,numpy,torch (default: all)")
     args = parser.parse_args(argv)
 
     order_rng = random.Random(args.seed)
     results = []
     for workload in args.workloads:
-        impls = collect(workload)
+        impls = collect(workload, {f for f in args.frameworks.split(",") if f})
         groups = sorted({g for g, *_ in impls})
         for group in groups:
             members = [i for i in impls if i[0] == group]

@@ -10,7 +10,9 @@ cdef class Node:
     cdef cnp.ndarray grad                 # gradient w.r.t. this node's output, during a sweep
     cdef tuple shape                      # shape and dtype (numpy type number) of the output
     cdef int typenum
-    cdef list saved                       # [counter, version, counter, version, ...]
+    cdef VersionCounter saved0, saved1     # counters of up to two saved buffers ...
+    cdef Py_ssize_t version0, version1     # ... and their versions when saved
+    cdef list saved_more                   # [counter, version, ...] beyond two (rare)
     cdef bint released
     cdef Py_ssize_t pending               # consumers not yet swept (dependency count)
     cdef Py_ssize_t mark                  # id of the last sweep that reached this node

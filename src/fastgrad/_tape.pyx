@@ -86,12 +86,27 @@ cdef void add_into(Node target, object grad) except *:
         accumulate(target.grad_buffer(), np.asarray(grad))
 
 
-@cython.trashcan(True)
+cdef void check_version(Node node, VersionCounter counter, Py_ssize_t saved) except *:
+    if counter.value != saved:
+        raise RuntimeError(
+            f"one of the tensors needed by {node.name()} for its gradient was modified by an "
+            f"in-place operation (version {saved} was saved, it is now {counter.value})")
+
+
+@cython.no_gc
 cdef class Node:
     """One recorded operation: edges to its inputs' nodes and what its backward needs.
 
     Subclasses override ``apply(grad)``, which accumulates the gradient for each input
     into that input node's buffer (``self.next[i].grad_buffer()``).
+
+    Nodes (and Tensors) are not tracked by Python's cyclic GC (``no_gc``): they never form
+    cycles (a node points only at its inputs' nodes, saved arrays and plain values; a leaf's
+    AccumulateGrad points at the leaf, whose own node is None), and tracking the objects
+    every recorded op allocates cost about 30% of a long chain's time in collections.
+    Freeing a long chain does not recurse deeply: the edges live in a tuple, and CPython's
+    tuple deallocation defers nested frees past a fixed depth (its "trashcan"). Nodes
+    must not use Cython's trashcan themselves: it needs the GC header no_gc removes.
     """
 
     def __cinit__(self):
@@ -116,13 +131,19 @@ cdef class Node:
 
     cdef void release(self):
         self.released = True
-        self.saved = None
+        self.saved0 = self.saved1 = None
+        self.saved_more = None
 
     cdef void save_version(self, VersionCounter counter):
-        if self.saved is None:
-            self.saved = []
-        self.saved.append(counter)
-        self.saved.append(counter.value)
+        # two fixed slots: no per-node list, which Python's GC would have to track
+        if self.saved0 is None:
+            self.saved0, self.version0 = counter, counter.value
+        elif self.saved1 is None:
+            self.saved1, self.version1 = counter, counter.value
+        else:
+            if self.saved_more is None:
+                self.saved_more = []
+            self.saved_more += [counter, counter.value]
 
     cdef void check(self) except *:
         if self.released:
@@ -131,13 +152,13 @@ cdef class Node:
                 "saved buffers were freed by the first backward(). Pass retain_graph=True "
                 "to the first backward() if you need to backward twice.")
         cdef Py_ssize_t i
-        if self.saved is not None:
-            for i in range(0, len(self.saved), 2):
-                if (<VersionCounter>self.saved[i]).value != self.saved[i + 1]:
-                    raise RuntimeError(
-                        f"one of the tensors needed by {self.name()} for its gradient was "
-                        f"modified by an in-place operation (version {self.saved[i + 1]} was "
-                        f"saved, it is now {(<VersionCounter>self.saved[i]).value})")
+        if self.saved0 is not None:
+            check_version(self, self.saved0, self.version0)
+        if self.saved1 is not None:
+            check_version(self, self.saved1, self.version1)
+        if self.saved_more is not None:
+            for i in range(0, len(self.saved_more), 2):
+                check_version(self, self.saved_more[i], self.saved_more[i + 1])
 
     def name(self) -> str:
         """The op's name, e.g. ``MulBackward``."""

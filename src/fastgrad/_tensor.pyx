@@ -162,6 +162,7 @@ def from_numpy(cnp.ndarray array) -> "Tensor":
     return wrap(array)
 
 
+@cython.no_gc
 cdef class AccumulateGrad(Node):
     """The sink for a leaf tensor: its gradient buffer *is* the leaf's ``.grad``."""
 
@@ -198,7 +199,7 @@ cdef class AccumulateGrad(Node):
 
 
 @cython.freelist(64)
-@cython.trashcan(True)
+@cython.no_gc
 cdef class Tensor:
     """An n-dimensional array that records the operations applied to it.
 

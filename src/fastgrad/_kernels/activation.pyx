@@ -6,6 +6,7 @@ first, so they are finite for any finite input. Forward and backward side by sid
 """
 from libc.math cimport exp as c_exp, log as c_log
 from cython cimport floating
+cimport cython
 cimport numpy as cnp
 import warnings
 import numpy as np
@@ -143,6 +144,7 @@ cdef Tensor float_input(object x, str op):
 
 
 # ----- hardtanh, leaky_relu -------------------------------------------------------------
+@cython.no_gc
 cdef class PointwiseBackward(Node):
     cdef int op
     cdef double a, b
@@ -206,6 +208,7 @@ def leaky_relu(x, double negative_slope=0.01):
 
 
 # ----- prelu ----------------------------------------------------------------------------
+@cython.no_gc
 cdef class PreluBackward(Node):
     cdef cnp.ndarray x, w
     cdef Py_ssize_t n_outer, n_ch, n_inner, w_step
@@ -279,6 +282,7 @@ def prelu(x, weight):
 
 
 # ----- softmax, log_softmax -------------------------------------------------------------
+@cython.no_gc
 cdef class SoftmaxBackward(Node):
     cdef bint logs
     cdef Py_ssize_t n_outer, n, n_inner

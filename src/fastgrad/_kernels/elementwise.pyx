@@ -9,6 +9,7 @@ Shapes that do not fit one split (e.g. (A,1,C) with (1,B,1)) are expanded first.
 """
 from libc.math cimport exp as c_exp, log as c_log, sqrt as c_sqrt, tanh as c_tanh, pow as c_pow, fabs
 from cython cimport floating
+cimport cython
 cimport numpy as cnp
 import numpy as np
 
@@ -201,6 +202,7 @@ cdef bint make_plan(tuple sa, tuple sb, tuple out, Plan* p):
 
 
 # ----- the ops --------------------------------------------------------------------------
+@cython.no_gc
 cdef class BinaryBackward(Node):
     cdef int op
     cdef Plan plan
@@ -359,6 +361,7 @@ def minimum(a, b):
     return binary(MINIMUM, a, b)
 
 
+@cython.no_gc
 cdef class UnaryBackward(Node):
     cdef int op
     cdef double p
@@ -475,6 +478,7 @@ def rpow(base, x):
     return exp(mul(x, np.log(base)))
 
 
+@cython.no_gc
 cdef class CastBackward(Node):
     cdef void apply(self, cnp.ndarray g) except *:
         cdef Node target = self.next[0]

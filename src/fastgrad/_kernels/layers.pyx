@@ -4,6 +4,7 @@ Forward and backward kernels side by side.
 """
 from libc.stdint cimport int64_t
 from cython cimport floating
+cimport cython
 cimport numpy as cnp
 import numpy as np
 
@@ -96,6 +97,7 @@ cdef void linear_gemm(bint dbl, bint ta, bint tb, Py_ssize_t m, Py_ssize_t n, Py
 
 
 # ----- embedding ------------------------------------------------------------------------
+@cython.no_gc
 cdef class EmbeddingBackward(Node):
     cdef cnp.ndarray idx                # private int64 copy of the indices, flattened
     cdef Py_ssize_t d
@@ -177,6 +179,7 @@ def embedding(input, weight, padding_idx=None, bint sparse=False):
 
 
 # ----- dropout --------------------------------------------------------------------------
+@cython.no_gc
 cdef class DropoutBackward(Node):
     cdef cnp.ndarray mask
     cdef double scale
@@ -237,6 +240,7 @@ def dropout(input, double p=0.5, bint training=True):
 
 
 # ----- linear ---------------------------------------------------------------------------
+@cython.no_gc
 cdef class LinearBackward(Node):
     cdef cnp.ndarray x2, w          # input as (M, K); weight memory (C order W, or W^T)
     cdef bint w_trans              # True: w's memory is W^T (K, N) in C order

@@ -4,6 +4,7 @@ An operand that is a transposed view (Fortran order) is passed to gemm with the
 transpose flag instead of being copied; the backward's two products
 (gA += g @ B^T, gB += A^T @ g) are gemm calls with beta = 1 into the gradient buffers.
 """
+cimport cython
 cimport numpy as cnp
 import numpy as np
 
@@ -46,6 +47,7 @@ cdef void run_gemm(bint dbl, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, Operand a
              <const float*>b.data, b.ld, <float>beta, <float*>c, n)
 
 
+@cython.no_gc
 cdef class MatmulBackward(Node):
     cdef cnp.ndarray a2, b2           # the operands as 2-D (M, K) and (K, N) arrays
     cdef Operand a, b

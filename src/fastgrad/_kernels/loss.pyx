@@ -10,6 +10,7 @@ kernel sees them.
 from libc.math cimport exp as c_exp, log as c_log, log1p, fabs, NAN
 from libc.stdint cimport int64_t
 from cython cimport floating
+cimport cython
 cimport numpy as cnp
 import numpy as np
 
@@ -234,6 +235,7 @@ cdef cnp.ndarray reduced(int red, double total, double count, cnp.ndarray loss, 
 
 
 # ----- cross_entropy and nll_loss ---------------------------------------------------------
+@cython.no_gc
 cdef class ClassLossBackward(Node):
     cdef bint fused                    # cross_entropy (log_softmax + nll) or plain nll
     cdef cnp.ndarray x, t, w, lse      # logits (CE only), targets, class weights (or None)
@@ -349,6 +351,7 @@ def nll_loss(input, target, weight=None, Py_ssize_t ignore_index=-100, reduction
 
 
 # ----- mse_loss -------------------------------------------------------------------------
+@cython.no_gc
 cdef class MseBackward(Node):
     cdef cnp.ndarray x, y
     cdef int red
@@ -421,6 +424,7 @@ def mse_loss(input, target, reduction="mean"):
 
 
 # ----- binary_cross_entropy_with_logits ------------------------------------------------------
+@cython.no_gc
 cdef class BceWithLogitsBackward(Node):
     cdef cnp.ndarray x, y, w, pw
     cdef int red

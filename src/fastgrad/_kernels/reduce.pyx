@@ -5,6 +5,7 @@ and produces (outer, inner). max/min route the gradient to the extreme elements;
 split it evenly.
 """
 from cython cimport floating
+cimport cython
 cimport numpy as cnp
 import builtins
 import numpy as np
@@ -68,6 +69,7 @@ cdef void reduce_bwd(int op, Py_ssize_t n_outer, Py_ssize_t n_red, Py_ssize_t n_
                         gx[(o * n_red + r) * n_inner + i] += g[o * n_inner + i] / ties
 
 
+@cython.no_gc
 cdef class ReduceBackward(Node):
     cdef int op
     cdef Py_ssize_t n_outer, n_red, n_inner

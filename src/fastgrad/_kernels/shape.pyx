@@ -4,6 +4,7 @@ These move or select elements rather than compute: the forward is a numpy view o
 (validated by numpy, which raises IndexError/ValueError and never reads out of bounds),
 and the backward scatters the gradient back into the input's buffer.
 """
+cimport cython
 cimport numpy as cnp
 import numpy as np
 
@@ -13,6 +14,7 @@ from fastgrad._tensor cimport Tensor, wrap, attach, recording, version_of, as_te
 cnp.import_array()
 
 
+@cython.no_gc
 cdef class ReshapeBackward(Node):
     cdef void apply(self, cnp.ndarray g) except *:
         cdef Node target = self.next[0]
@@ -57,6 +59,7 @@ def view(x, shape):
     return _view_result(a, out, ReshapeBackward.__new__(ReshapeBackward))
 
 
+@cython.no_gc
 cdef class TransposeBackward(Node):
     cdef tuple axes
 
@@ -103,6 +106,7 @@ cdef tuple summed_axes(tuple in_shape, tuple out_shape):
         lead + i for i, s in enumerate(in_shape) if s == 1 and out_shape[lead + i] != 1)
 
 
+@cython.no_gc
 cdef class ExpandBackward(Node):
     cdef void apply(self, cnp.ndarray g) except *:
         cdef Node target = self.next[0]
@@ -130,6 +134,7 @@ def broadcast_to(x, shape):
     return expand(x, shape)
 
 
+@cython.no_gc
 cdef class IndexBackward(Node):
     cdef object key
     cdef bint advanced
@@ -181,6 +186,7 @@ def getitem(x, key):
     return _view_result(a, out, node)
 
 
+@cython.no_gc
 cdef class ConcatBackward(Node):
     cdef int dim
     cdef list bounds
@@ -222,6 +228,7 @@ def concat(tensors, dim=0):
     return attach(out, node, tuple(ts))
 
 
+@cython.no_gc
 cdef class StackBackward(Node):
     cdef int dim
 
@@ -247,6 +254,7 @@ def stack(tensors, dim=0):
     return attach(out, node, tuple(ts))
 
 
+@cython.no_gc
 cdef class WhereBackward(Node):
     cdef cnp.ndarray cond
 

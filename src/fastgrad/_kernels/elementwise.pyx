@@ -107,43 +107,58 @@ cdef void binary_bwd(int op, int wrt, Py_ssize_t n_outer, Py_ssize_t n_inner,
 
 
 cdef void unary_fwd(int op, Py_ssize_t n, const floating* x, floating* out, double p) noexcept nogil:
-    """out[i] = f(x[i])."""
+    """out[i] = f(x[i]); one loop per op so that the simple ones vectorize."""
     cdef Py_ssize_t i
-    cdef floating v, e
-    for i in range(n):
-        v = x[i]
-        if op == NEG: out[i] = -v
-        elif op == EXP: out[i] = c_exp(v)
-        elif op == LOG: out[i] = c_log(v)
-        elif op == SQRT: out[i] = c_sqrt(v)
-        elif op == ABS: out[i] = fabs(v)
-        elif op == TANH: out[i] = c_tanh(v)
-        elif op == SIGMOID:
-            if v >= 0:
-                out[i] = 1 / (1 + c_exp(-v))
-            else:
-                e = c_exp(v)
-                out[i] = e / (1 + e)
-        elif op == RELU: out[i] = v if v > 0 else 0
-        elif p == 2: out[i] = v * v
-        else: out[i] = c_pow(v, p)
+    cdef floating e, q = <floating>p
+    if op == NEG:
+        for i in range(n): out[i] = -x[i]
+    elif op == EXP:
+        for i in range(n): out[i] = c_exp(x[i])
+    elif op == LOG:
+        for i in range(n): out[i] = c_log(x[i])
+    elif op == SQRT:
+        for i in range(n): out[i] = c_sqrt(x[i])
+    elif op == ABS:
+        for i in range(n): out[i] = fabs(x[i])
+    elif op == TANH:
+        for i in range(n): out[i] = c_tanh(x[i])
+    elif op == SIGMOID:
+        for i in range(n):
+            e = c_exp(-fabs(x[i]))                      # stable for large |x|
+            out[i] = 1 / (1 + e) if x[i] >= 0 else e / (1 + e)
+    elif op == RELU:
+        for i in range(n): out[i] = x[i] if x[i] > 0 else 0
+    elif p == 2:
+        for i in range(n): out[i] = x[i] * x[i]
+    else:
+        for i in range(n): out[i] = c_pow(x[i], q)
 
 
 cdef void unary_bwd(int op, Py_ssize_t n, const floating* g, const floating* x,
                     const floating* out, floating* gx, double p) noexcept nogil:
     """gx[i] += g[i] * f'(x[i]) (written with out = f(x) where that is cheaper)."""
     cdef Py_ssize_t i
-    for i in range(n):
-        if op == NEG: gx[i] -= g[i]
-        elif op == EXP: gx[i] += g[i] * out[i]
-        elif op == LOG: gx[i] += g[i] / x[i]
-        elif op == SQRT: gx[i] += g[i] * 0.5 / out[i]
-        elif op == ABS: gx[i] += g[i] * ((x[i] > 0) - (x[i] < 0))
-        elif op == TANH: gx[i] += g[i] * (1 - out[i] * out[i])
-        elif op == SIGMOID: gx[i] += g[i] * out[i] * (1 - out[i])
-        elif op == RELU: gx[i] += g[i] if x[i] > 0 else 0
-        elif p == 2: gx[i] += g[i] * 2 * x[i]
-        else: gx[i] += g[i] * p * c_pow(x[i], p - 1)
+    cdef floating q = <floating>p
+    if op == NEG:
+        for i in range(n): gx[i] -= g[i]
+    elif op == EXP:
+        for i in range(n): gx[i] += g[i] * out[i]
+    elif op == LOG:
+        for i in range(n): gx[i] += g[i] / x[i]
+    elif op == SQRT:
+        for i in range(n): gx[i] += g[i] * 0.5 / out[i]
+    elif op == ABS:
+        for i in range(n): gx[i] += g[i] * ((x[i] > 0) - (x[i] < 0))
+    elif op == TANH:
+        for i in range(n): gx[i] += g[i] * (1 - out[i] * out[i])
+    elif op == SIGMOID:
+        for i in range(n): gx[i] += g[i] * out[i] * (1 - out[i])
+    elif op == RELU:
+        for i in range(n): gx[i] += g[i] if x[i] > 0 else 0
+    elif p == 2:
+        for i in range(n): gx[i] += g[i] * 2 * x[i]
+    else:
+        for i in range(n): gx[i] += g[i] * q * c_pow(x[i], q - 1)
 
 
 # ----- broadcasting plan ----------------------------------------------------------------

@@ -35,8 +35,6 @@ from fastgrad.sparse import SparseRowGrad
 from fastgrad.testing import gradcheck, GradcheckError
 from fastgrad.functional_grad import grad, value_and_grad
 
-from fastgrad import nn, optim, data, train
-from fastgrad.serialization import save, load
 
 cat = concat
 
@@ -56,4 +54,26 @@ class _Ops:
 
 _tensor._bind_ops(_Ops)
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# The model, optimizer, data and training layers load on first use: ``import fastgrad``
+# stays close to numpy's own import time (the W6 workload).
+_LAZY_MODULES = ("nn", "optim", "data", "train", "serialization")
+_LAZY_NAMES = {"save": "serialization", "load": "serialization"}
+
+
+def __getattr__(name: str):
+    import importlib
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(f"fastgrad.{name}")
+    elif name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(f"fastgrad.{_LAZY_NAMES[name]}"), name)
+    else:
+        raise AttributeError(f"module 'fastgrad' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_MODULES) | set(_LAZY_NAMES))
+
+
+__all__ = [name for name in dir() if not name.startswith("_")] + list(_LAZY_MODULES) + list(_LAZY_NAMES)

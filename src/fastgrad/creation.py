@@ -5,7 +5,7 @@ import numpy as np
 
 from fastgrad._tensor import Tensor, from_numpy, float32
 
-_generator = np.random.default_rng()
+_generator = None       # created on first use (numpy.random costs ~13 ms to import)
 
 
 def manual_seed(seed: int) -> None:
@@ -16,6 +16,9 @@ def manual_seed(seed: int) -> None:
 
 def generator() -> np.random.Generator:
     """The numpy Generator behind fastgrad's random functions."""
+    global _generator
+    if _generator is None:
+        _generator = np.random.default_rng()
     return _generator
 
 
@@ -55,12 +58,12 @@ def empty(*size, dtype=float32, requires_grad: bool = False) -> Tensor:
 
 def rand(*size, dtype=float32, requires_grad: bool = False) -> Tensor:
     """Uniform samples on [0, 1) from the seeded generator."""
-    return _make(_generator.random(_shape(size)).astype(dtype), requires_grad)
+    return _make(generator().random(_shape(size)).astype(dtype), requires_grad)
 
 
 def randn(*size, dtype=float32, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the seeded generator."""
-    return _make(_generator.standard_normal(_shape(size)).astype(dtype), requires_grad)
+    return _make(generator().standard_normal(_shape(size)).astype(dtype), requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:

@@ -18,6 +18,7 @@ cdef class Node:
     cdef Py_ssize_t mark                  # id of the last sweep that reached this node
 
     cdef cnp.ndarray grad_buffer(self)
+    cdef cnp.ndarray grad_target(self, bint* fresh)
     cdef void seed(self, cnp.ndarray grad) except *
     cdef void apply(self, cnp.ndarray grad) except *
     cdef void release(self)

@@ -80,6 +80,17 @@ cdef cnp.ndarray zeros(tuple shape, int typenum):
     return cnp.PyArray_ZEROS(<int>nd, dims, typenum, 0)
 
 
+cdef cnp.ndarray empty(tuple shape, int typenum):
+    """An uninitialised C-order array."""
+    cdef cnp.npy_intp dims[32]
+    cdef Py_ssize_t d, nd = len(shape)
+    if nd > 32:
+        return np.empty(shape, dtype=cnp.PyArray_DescrFromType(typenum))
+    for d in range(nd):
+        dims[d] = shape[d]
+    return cnp.PyArray_EMPTY(<int>nd, dims, typenum, 0)
+
+
 cdef void add_into(Node target, object grad) except *:
     """Accumulate ``grad`` (an array of target's output shape) into target's buffer."""
     if target is not None:
@@ -117,6 +128,15 @@ cdef class Node:
     cdef cnp.ndarray grad_buffer(self):
         if self.grad is None:
             self.grad = zeros(self.shape, self.typenum)
+        return self.grad
+
+    cdef cnp.ndarray grad_target(self, bint* fresh):
+        """The gradient buffer, for a caller that can either overwrite or accumulate:
+        ``fresh[0]`` is True when the buffer was just allocated *uninitialised* and the
+        caller must overwrite every element (e.g. gemm with beta = 0, saving the zero fill)."""
+        fresh[0] = self.grad is None
+        if fresh[0]:
+            self.grad = empty(self.shape, self.typenum)
         return self.grad
 
     cdef void seed(self, cnp.ndarray grad) except *:

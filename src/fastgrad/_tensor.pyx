@@ -176,6 +176,15 @@ cdef class AccumulateGrad(Node):
             v._grad = wrap(dense)
         return (<Tensor>v._grad)._data
 
+    cdef cnp.ndarray grad_target(self, bint* fresh):
+        cdef Tensor v = self.variable
+        fresh[0] = v._grad is None
+        if fresh[0]:
+            v._grad = wrap(cnp.PyArray_EMPTY(cnp.PyArray_NDIM(v._data), cnp.PyArray_DIMS(v._data),
+                                             cnp.PyArray_TYPE(v._data), 0))
+            return (<Tensor>v._grad)._data
+        return self.grad_buffer()
+
     cdef void seed(self, cnp.ndarray grad) except *:
         accumulate(self.grad_buffer(), grad)
 

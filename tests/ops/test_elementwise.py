@@ -182,3 +182,17 @@ def test_comparisons_return_bool_tensors_without_grad():
                           (x <= 2, [1, 1, 0]), (x == 2, [0, 1, 0]), (x != 2, [1, 0, 1])):
         assert out.dtype == bool and not out.requires_grad
         np.testing.assert_array_equal(out.numpy(), np.array(expected, dtype=bool))
+
+
+def test_relu_propagates_nan_like_pytorch():
+    out = fg.relu(fg.tensor([np.nan, -np.inf, -1.0, 2.0]))
+    assert np.isnan(out.numpy()[0]) and out.numpy()[1:].tolist() == [0.0, 0.0, 2.0]
+
+
+def test_a_leaf_used_by_several_matmuls_accumulates_after_the_first_overwrite(rng):
+    x = leaf(rng.normal(size=(3, 3)))
+    w = fg.tensor(rng.normal(size=(3, 3)))
+    ((x @ w) + (w @ x) + (x @ x)).sum().backward()
+    ones = np.ones((3, 3))
+    expected = ones @ w.numpy().T + w.numpy().T @ ones + ones @ x.numpy().T + x.numpy().T @ ones
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)

@@ -126,8 +126,8 @@ cdef void unary_fwd(int op, Py_ssize_t n, const floating* x, floating* out, doub
         for i in range(n):
             e = c_exp(-fabs(x[i]))                      # stable for large |x|
             out[i] = 1 / (1 + e) if x[i] >= 0 else e / (1 + e)
-    elif op == RELU:
-        for i in range(n): out[i] = x[i] if x[i] > 0 else 0
+    elif op == RELU:                                    # NaN passes through, as in PyTorch
+        for i in range(n): out[i] = 0 if x[i] <= 0 else x[i]
     elif p == 2:
         for i in range(n): out[i] = x[i] * x[i]
     else:
@@ -154,7 +154,7 @@ cdef void unary_bwd(int op, Py_ssize_t n, const floating* g, const floating* x,
     elif op == SIGMOID:
         for i in range(n): gx[i] += g[i] * out[i] * (1 - out[i])
     elif op == RELU:
-        for i in range(n): gx[i] += g[i] if x[i] > 0 else 0
+        for i in range(n): gx[i] += g[i] * (x[i] > 0)
     elif p == 2:
         for i in range(n): gx[i] += g[i] * 2 * x[i]
     else:

@@ -252,16 +252,21 @@ cdef class LinearBackward(Node):
         cdef void* gp = cnp.PyArray_DATA(g)
         cdef void* wp = cnp.PyArray_DATA(self.w)
         cdef void* xp = cnp.PyArray_DATA(self.x2)
-        cdef void* gx = cnp.PyArray_DATA(tx.grad_buffer()) if tx is not None else NULL
-        cdef void* gw = cnp.PyArray_DATA(tw.grad_buffer()) if tw is not None else NULL
-        cdef void* gb = cnp.PyArray_DATA(tb.grad_buffer()) if tb is not None else NULL
         cdef Py_ssize_t m = self.m, n = self.n, k = self.k
+        cdef bint x_fresh = False, w_fresh = False   # fresh: overwrite (beta = 0), no zero fill
+        cdef void* gx = cnp.PyArray_DATA(tx.grad_target(&x_fresh)) if tx is not None and n else (
+            cnp.PyArray_DATA(tx.grad_buffer()) if tx is not None else NULL)
+        cdef void* gw = cnp.PyArray_DATA(tw.grad_target(&w_fresh)) if tw is not None and m else (
+            cnp.PyArray_DATA(tw.grad_buffer()) if tw is not None else NULL)
+        cdef void* gb = cnp.PyArray_DATA(tb.grad_buffer()) if tb is not None else NULL
         cdef Py_ssize_t ldw = max(n if self.w_trans else k, 1), ldg = max(n, 1), ldx = max(k, 1)
         with nogil:
-            if gx != NULL:             # gx (M, K) += g (M, N) @ W (N, K)
-                linear_gemm(dbl, False, self.w_trans, m, k, n, gp, ldg, wp, ldw, 1.0, gx)
-            if gw != NULL:             # gW (N, K) += g^T (N, M) @ x (M, K)
-                linear_gemm(dbl, True, False, n, k, m, gp, ldg, xp, ldx, 1.0, gw)
+            if gx != NULL and n:       # gx (M, K) += g (M, N) @ W (N, K)
+                linear_gemm(dbl, False, self.w_trans, m, k, n, gp, ldg, wp, ldw,
+                            0.0 if x_fresh else 1.0, gx)
+            if gw != NULL and m:       # gW (N, K) += g^T (N, M) @ x (M, K)
+                linear_gemm(dbl, True, False, n, k, m, gp, ldg, xp, ldx,
+                            0.0 if w_fresh else 1.0, gw)
             if gb != NULL:             # gb (N,) += column sums of g
                 if dbl:
                     column_sums(m, n, <const double*>gp, <double*>gb)

@@ -62,18 +62,21 @@ cdef class MatmulBackward(Node):
         go.data = cnp.PyArray_DATA(g)
         go.trans = False
         go.ld = max(self.n, 1)
+        cdef bint fresh = False           # fresh: overwrite (beta = 0), no zero fill
         if ta is not None:                # gA (M, K) += g (M, N) @ B^T
-            gx = ta.grad_buffer()
+            gx = ta.grad_target(&fresh) if self.n else ta.grad_buffer()
             flipped = self.b
             flipped.trans = not self.b.trans
             with nogil:
-                run_gemm(dbl, self.m, self.k, self.n, go, flipped, 1.0, cnp.PyArray_DATA(gx))
+                run_gemm(dbl, self.m, self.k, self.n, go, flipped, 0.0 if fresh else 1.0,
+                         cnp.PyArray_DATA(gx))
         if tb is not None:                # gB (K, N) += A^T @ g (M, N)
-            gx = tb.grad_buffer()
+            gx = tb.grad_target(&fresh) if self.m else tb.grad_buffer()
             flipped = self.a
             flipped.trans = not self.a.trans
             with nogil:
-                run_gemm(dbl, self.k, self.n, self.m, flipped, go, 1.0, cnp.PyArray_DATA(gx))
+                run_gemm(dbl, self.k, self.n, self.m, flipped, go, 0.0 if fresh else 1.0,
+                         cnp.PyArray_DATA(gx))
 
     cdef void release(self):
         Node.release(self)

@@ -1,9 +1,11 @@
+cimport cython
 cimport numpy as cnp
 
 cdef class VersionCounter:
     cdef Py_ssize_t value
 
 
+@cython.no_gc            # subclasses see this declaration: keep them untracked too
 cdef class Node:
     cdef readonly Py_ssize_t seq          # recording order: a valid topological order
     cdef tuple next                       # one edge per input: the input's Node, or None (no grad)

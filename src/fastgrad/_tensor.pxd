@@ -1,6 +1,8 @@
+cimport cython
 cimport numpy as cnp
 from fastgrad._tape cimport Node, VersionCounter
 
+@cython.no_gc
 cdef class Tensor:
     cdef cnp.ndarray _data            # the buffer (C-contiguous, or a strided view)
     cdef object _grad                 # Tensor, SparseRowGrad or None
@@ -12,6 +14,7 @@ cdef class Tensor:
     cdef _overwrite(self, str name)
 
 
+@cython.no_gc
 cdef class AccumulateGrad(Node):
     cdef Tensor variable
 

@@ -6,6 +6,8 @@ accept Python scalars and arrays, ``recording`` to decide whether to build a nod
 """
 cimport cython
 cimport numpy as cnp
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 import numpy as np
 
 from fastgrad._tape cimport Node, VersionCounter, grad_enabled, accumulate
@@ -46,10 +48,22 @@ cdef Tensor attach(cnp.ndarray data, Node node, tuple inputs):
     if node is not None:
         node.shape = (<object>data).shape
         node.typenum = cnp.PyArray_TYPE(data)
-        node.next = tuple([edge(<Tensor>x) for x in inputs])
+        node.next = edges(inputs)
         t._node = node
         t._requires_grad = True
     return t
+
+
+cdef tuple edges(tuple inputs):
+    """One edge per input (a plain loop: a comprehension would allocate a function object)."""
+    cdef Py_ssize_t i, n = len(inputs)
+    cdef tuple out = PyTuple_New(n)
+    cdef Node e
+    for i in range(n):
+        e = edge(<Tensor>inputs[i])
+        Py_INCREF(e)
+        PyTuple_SET_ITEM(out, i, e)
+    return out
 
 
 cdef Node edge(Tensor t):

@@ -196,3 +196,19 @@ def test_a_leaf_used_by_several_matmuls_accumulates_after_the_first_overwrite(rn
     ones = np.ones((3, 3))
     expected = ones @ w.numpy().T + w.numpy().T @ ones + ones @ x.numpy().T + x.numpy().T @ ones
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
+
+
+def test_cast_and_clone_bad_input():
+    with pytest.raises(TypeError):
+        fg.tensor([1.0]).astype("not-a-dtype")
+    with pytest.raises(TypeError, match="clone: unsupported operand type 'str'"):
+        fg.clone("x")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_clone_forward_and_gradcheck(dtype, rng):
+    x = rng.normal(size=(2, 3)).astype(dtype)
+    c = fg.clone(fg.tensor(x))
+    np.testing.assert_array_equal(c.numpy(), x)
+    assert c.dtype == dtype
+    assert fg.gradcheck(lambda t: fg.clone(t) * t, (leaf(rng.normal(size=(2, 3))),))

@@ -122,3 +122,8 @@ def test_where(dtype, rng):
         fg.where(np.ones(3), x, y)
     with pytest.raises(ValueError, match="where: shapes"):
         fg.where(np.ones(5, bool), x, y)
+
+
+def test_permute_bad_input():
+    with pytest.raises(ValueError, match=r"permute: \(0, 0\) is not a permutation of the dims of shape \(2, 3\)"):
+        fg.permute(fg.tensor(np.ones((2, 3))), 0, 0)

@@ -69,26 +69,27 @@ cdef void _acc(Py_ssize_t n, const cython.floating* src, cython.floating* dst) n
         dst[i] += src[i]
 
 
-cdef cnp.ndarray zeros(tuple shape, int typenum):
-    """A zero-filled C-order array (numpy's C API: no Python-level call)."""
+cdef cnp.ndarray new_array(tuple shape, int typenum, bint zero):
+    """A C-order array through numpy's C API (no Python-level call), zeroed or not."""
     cdef cnp.npy_intp dims[32]
     cdef Py_ssize_t d, nd = len(shape)
     if nd > 32:
-        return np.zeros(shape, dtype=cnp.PyArray_DescrFromType(typenum))
+        return (np.zeros if zero else np.empty)(shape, dtype=cnp.PyArray_DescrFromType(typenum))
     for d in range(nd):
         dims[d] = shape[d]
-    return cnp.PyArray_ZEROS(<int>nd, dims, typenum, 0)
+    if zero:
+        return cnp.PyArray_ZEROS(<int>nd, dims, typenum, 0)
+    return cnp.PyArray_EMPTY(<int>nd, dims, typenum, 0)
+
+
+cdef cnp.ndarray zeros(tuple shape, int typenum):
+    """A zero-filled C-order array."""
+    return new_array(shape, typenum, True)
 
 
 cdef cnp.ndarray empty(tuple shape, int typenum):
     """An uninitialised C-order array."""
-    cdef cnp.npy_intp dims[32]
-    cdef Py_ssize_t d, nd = len(shape)
-    if nd > 32:
-        return np.empty(shape, dtype=cnp.PyArray_DescrFromType(typenum))
-    for d in range(nd):
-        dims[d] = shape[d]
-    return cnp.PyArray_EMPTY(<int>nd, dims, typenum, 0)
+    return new_array(shape, typenum, False)
 
 
 cdef void add_into(Node target, object grad) except *:

@@ -11,7 +11,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 import numpy as np
 
 from fastgrad._tape cimport Node, VersionCounter, grad_enabled, accumulate
-from fastgrad._tape import run_backward, set_grad_enabled
+from fastgrad._tape import run_backward
 
 cnp.import_array()
 
@@ -115,13 +115,6 @@ cdef Tensor as_tensor(object x, str op):
         return wrap(np.asarray(x))
     raise TypeError(f"{op}: unsupported operand type {type(x).__name__!r}; expected a "
                     "fastgrad Tensor, a Python number or a numpy array")
-
-
-def _resolve_dtype(dtype):
-    if dtype is None:
-        return None
-    dt = np.dtype(dtype)
-    return dt
 
 
 def tensor(data, dtype=None, bint requires_grad=False) -> "Tensor":

@@ -209,7 +209,8 @@ cdef class AccumulateGrad(Node):
         if v._grad is None:
             v._grad = g
         elif isinstance(v._grad, Tensor):
-            np.add.at((<Tensor>v._grad)._data, g.indices, g.values)
+            g = g.coalesce()                      # unique rows: a plain fancy-index add
+            (<Tensor>v._grad)._data[g.indices] += g.values
         else:
             v._grad = v._grad + g
 

@@ -34,16 +34,20 @@ class SparseRowGrad:
         return self.values.dtype
 
     def coalesce(self) -> "SparseRowGrad":
-        """Sorted unique rows, duplicates summed."""
-        rows, inverse = np.unique(self.indices, return_inverse=True)
-        values = np.zeros((len(rows),) + self.shape[1:], dtype=self.values.dtype)
-        np.add.at(values, inverse, self.values)
-        return SparseRowGrad(rows, values, self.shape)
+        """Sorted unique rows, duplicates summed (a sort and one ``add.reduceat`` pass)."""
+        if len(self.indices) == 0:
+            return SparseRowGrad(self.indices, self.values, self.shape)
+        order = np.argsort(self.indices, kind="stable")
+        ordered = self.indices[order]
+        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        values = np.add.reduceat(self.values[order], starts, axis=0)
+        return SparseRowGrad(ordered[starts], values, self.shape)
 
     def to_dense(self) -> np.ndarray:
         """The dense gradient as a numpy array."""
         dense = np.zeros(self.shape, dtype=self.values.dtype)
-        np.add.at(dense, self.indices, self.values)
+        unique = self.coalesce()
+        dense[unique.indices] = unique.values
         return dense
 
     def __add__(self, other: "SparseRowGrad") -> "SparseRowGrad":

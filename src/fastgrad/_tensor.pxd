@@ -27,5 +27,7 @@ cdef bint recording2(Tensor a, Tensor b) noexcept
 cdef VersionCounter version_of(Tensor t)
 cdef void bump(Tensor t)
 cdef Tensor as_tensor(object x, str op)
+cdef Tensor as_operand(object x, Tensor like, str op)
+cdef Tensor scalar_tensor(double value, int typenum)
 cdef cnp.ndarray contiguous(Tensor t)
 cdef bint is_float(cnp.ndarray a) noexcept

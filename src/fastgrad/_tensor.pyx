@@ -117,6 +117,25 @@ cdef Tensor as_tensor(object x, str op):
                     "fastgrad Tensor, a Python number or a numpy array")
 
 
+cdef Tensor scalar_tensor(double value, int typenum):
+    """A 0-d float32/float64 tensor, built through numpy's C API."""
+    cdef cnp.ndarray scalar = cnp.PyArray_EMPTY(0, NULL, typenum, 0)
+    if typenum == cnp.NPY_DOUBLE:
+        (<double*>cnp.PyArray_DATA(scalar))[0] = value
+    else:
+        (<float*>cnp.PyArray_DATA(scalar))[0] = <float>value
+    return wrap(scalar)
+
+
+cdef Tensor as_operand(object x, Tensor like, str op):
+    """:func:`as_tensor`, except that a Python number meeting a float tensor takes that
+    tensor's dtype (so float32 stays float32, as in PyTorch)."""
+    if like is not None and (type(x) is float or type(x) is int or (
+            isinstance(x, (float, int)) and not isinstance(x, bool))) and is_float(like._data):
+        return scalar_tensor(<double>x, cnp.PyArray_TYPE(like._data))
+    return as_tensor(x, op)
+
+
 def tensor(data, dtype=None, bint requires_grad=False) -> "Tensor":
     """Create a tensor holding a copy of ``data``.
 
@@ -131,17 +150,10 @@ def tensor(data, dtype=None, bint requires_grad=False) -> "Tensor":
         Record operations on this tensor so that ``backward()`` can reach it.
     """
     cdef Tensor t
-    cdef cnp.ndarray scalar
-    cdef int typenum
     if type(data) is float and (dtype is None or dtype is float32 or dtype is float64
                                 or dtype is np.float32 or dtype is np.float64):
-        typenum = cnp.NPY_DOUBLE if (dtype is float64 or dtype is np.float64) else cnp.NPY_FLOAT
-        scalar = cnp.PyArray_EMPTY(0, NULL, typenum, 0)
-        if typenum == cnp.NPY_DOUBLE:
-            (<double*>cnp.PyArray_DATA(scalar))[0] = <double>data
-        else:
-            (<float*>cnp.PyArray_DATA(scalar))[0] = <float>data
-        t = wrap(scalar)
+        t = scalar_tensor(<double>data, cnp.NPY_DOUBLE if (dtype is float64 or dtype is np.float64)
+                          else cnp.NPY_FLOAT)
         t._requires_grad = requires_grad
         return t
     if isinstance(data, Tensor):

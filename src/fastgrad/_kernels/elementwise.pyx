@@ -15,7 +15,7 @@ import numpy as np
 
 from fastgrad._tape cimport Node, VersionCounter, grad_enabled
 from fastgrad._tensor cimport (Tensor, wrap, attach, recording, recording2, version_of,
-                               as_tensor, contiguous, is_float)
+                               as_tensor, as_operand, contiguous, is_float)
 
 cnp.import_array()
 
@@ -270,24 +270,10 @@ cdef object NUMPY_BINARY = (np.add, np.subtract, np.multiply, np.true_divide, np
 cdef tuple BINARY_NAMES = ("add", "sub", "mul", "div", "maximum", "minimum")
 
 
-cdef Tensor operand(object x, Tensor other, str name):
-    """Python numbers take the dtype of the tensor they meet (float32 stays float32)."""
-    cdef cnp.ndarray scalar
-    if other is not None and (type(x) is float or type(x) is int or (
-            isinstance(x, (float, int)) and not isinstance(x, bool))) and is_float(other._data):
-        scalar = cnp.PyArray_EMPTY(0, NULL, cnp.PyArray_TYPE(other._data), 0)
-        if cnp.PyArray_TYPE(scalar) == cnp.NPY_DOUBLE:
-            (<double*>cnp.PyArray_DATA(scalar))[0] = <double>x
-        else:
-            (<float*>cnp.PyArray_DATA(scalar))[0] = <float>x
-        return wrap(scalar)
-    return as_tensor(x, name)
-
-
 cdef Tensor binary(int op, object x, object y):
     cdef str name = BINARY_NAMES[op]
-    cdef Tensor a = operand(x, y if isinstance(y, Tensor) else None, name)
-    cdef Tensor b = operand(y, a, name)
+    cdef Tensor a = as_operand(x, y if isinstance(y, Tensor) else None, name)
+    cdef Tensor b = as_operand(y, a, name)
     cdef cnp.ndarray da = a._data, db = b._data
     if cnp.PyArray_TYPE(da) != cnp.PyArray_TYPE(db):
         common = np.result_type(da, db)

@@ -9,7 +9,8 @@ cimport numpy as cnp
 import numpy as np
 
 from fastgrad._tape cimport Node, accumulate, add_into
-from fastgrad._tensor cimport Tensor, wrap, attach, recording, version_of, as_tensor, is_float
+from fastgrad._tensor cimport (Tensor, wrap, attach, recording, version_of, as_tensor,
+                               as_operand, is_float)
 
 cnp.import_array()
 
@@ -278,12 +279,8 @@ def where(condition, x, y):
     cond = np.asarray((<Tensor>condition)._data if isinstance(condition, Tensor) else condition)
     if cond.dtype != bool:
         raise TypeError(f"where: condition must be bool, got dtype {cond.dtype}")
-    cdef Tensor a = as_tensor(x, "where")
-    cdef Tensor b = as_tensor(y, "where")
-    if is_float(a._data) and not isinstance(y, Tensor) and np.ndim(y) == 0:
-        b = wrap(np.asarray(y, dtype=a._data.dtype))
-    if is_float(b._data) and not isinstance(x, Tensor) and np.ndim(x) == 0:
-        a = wrap(np.asarray(x, dtype=b._data.dtype))
+    cdef Tensor a = as_operand(x, y if isinstance(y, Tensor) else None, "where")
+    cdef Tensor b = as_operand(y, a, "where")
     try:
         out = np.where(cond, a._data, b._data)
     except ValueError:
